@@ -1,0 +1,155 @@
+/**
+ * The one use case behind every trigger: plan a capability for a target from the real state, apply
+ * (only in `enforce` mode and not a dry run), record every change in the audit trail and alert.
+ * Level-triggered and idempotent: run twice, the second run plans nothing.
+ */
+import type { Capability, CapabilityName, ChangeOutcome, Finding, Plan, Trigger } from './capability';
+import type { Clock } from './clock';
+import { classifyError, codeOf, messageOf } from './errors';
+import type { Logger } from './logging';
+import type { Mode } from './policy';
+import type { AlertDelivery, Alerter } from './ports/alerts';
+import type { AuditLog, AuditRecord } from './ports/audit';
+
+export interface ReconcileDeps {
+  capabilities: Readonly<Record<CapabilityName, Capability>>;
+  audit: AuditLog;
+  alerter: Alerter;
+  mode: Mode;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface ReconcileRequest {
+  capability: CapabilityName;
+  target: string;
+  trigger: Trigger;
+  /** Plan only; nothing is written (also implied by `report` mode). */
+  dryRun?: boolean;
+  invocationId?: string;
+}
+
+export interface ReconcileReport {
+  capability: CapabilityName;
+  target: string;
+  mode: Mode;
+  dryRun: boolean;
+  /** False when the target lies outside the policy's scopes (nothing was read). */
+  inScope: boolean;
+  plan: Plan;
+  outcomes: ChangeOutcome[];
+  alerts: AlertDelivery[];
+  /** True when some change failed in a way a retry can fix. */
+  retryable: boolean;
+  durationMs: number;
+}
+
+const CAP_TITLE: Record<CapabilityName, string> = {
+  rbac: 'Rbac',
+  workspaces: 'Workspaces',
+  compute: 'Compute',
+  credentials: 'Credentials',
+};
+
+/** Converts a thrown error into the outcome of one change. */
+export function failedOutcome(change: ChangeOutcome['change'], err: unknown): ChangeOutcome {
+  const cls = classifyError(err);
+  return {
+    change,
+    outcome: 'failed',
+    error: { code: codeOf(err) ?? (err instanceof Error ? err.name : 'Error'), message: messageOf(err), retryable: cls !== 'terminal' },
+  };
+}
+
+export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Promise<ReconcileReport> {
+  const started = Date.now();
+  const cap = deps.capabilities[req.capability];
+  const target = cap.parseTarget(req.target);
+  const dryRun = req.dryRun === true || deps.mode === 'report';
+  const log = deps.logger.child({ capability: req.capability, target, trigger: req.trigger.kind, triggerId: req.trigger.id });
+  const base = { capability: req.capability, target, mode: deps.mode, trigger: req.trigger, ...(req.invocationId ? { invocationId: req.invocationId } : {}) };
+  const now = (): string => deps.clock.now().toISOString();
+
+  if (!cap.inScope(target)) {
+    log.warn('Ignored target outside the policy scopes');
+    return {
+      capability: req.capability, target, mode: deps.mode, dryRun, inScope: false,
+      plan: { capability: req.capability, target, changes: [], findings: [], skipped: [] },
+      outcomes: [], alerts: [], retryable: false, durationMs: Date.now() - started,
+    };
+  }
+
+  const plan = await cap.plan(target);
+  log.info(`Planned ${plan.changes.length} change(s) and ${plan.findings.length} finding(s)`, { changes: plan.changes.length, findings: plan.findings.length, dryRun });
+
+  let outcomes: ChangeOutcome[];
+  if (dryRun || plan.changes.length === 0) {
+    outcomes = plan.changes.map((change) => ({ change, outcome: 'planned' as const }));
+  } else {
+    outcomes = await cap.apply(plan);
+  }
+
+  for (const o of outcomes) {
+    const msg = `${o.outcome === 'planned' ? 'Would' : o.outcome === 'failed' ? 'Failed to' : 'Did'}: ${o.change.description}`;
+    if (o.outcome === 'failed') log.error(msg, { changeId: o.change.id, resource: o.change.resource, errorCode: o.error?.code, error: o.error?.message });
+    else log.info(msg, { changeId: o.change.id, resource: o.change.resource, outcome: o.outcome, result: o.result });
+  }
+
+  const records: AuditRecord[] = [];
+  for (const o of outcomes) {
+    records.push({
+      ...base,
+      time: now(),
+      action: o.change.action,
+      outcome: o.outcome,
+      summary: o.change.description,
+      resource: o.change.resource,
+      changeId: o.change.id,
+      ...(o.result ? { details: { result: o.result } } : {}),
+      ...(o.error ? { error: { code: o.error.code, message: o.error.message } } : {}),
+    });
+  }
+  const findings: Finding[] = [...plan.findings, ...outcomes.flatMap((o) => o.findings ?? [])];
+  for (const f of findings) {
+    records.push({ ...base, time: now(), action: 'finding', outcome: 'found', summary: f.summary, resource: f.subject, details: { type: f.type, severity: f.severity } });
+  }
+  for (const s of plan.skipped) {
+    records.push({ ...base, time: now(), action: 'leaveAlone', outcome: 'skipped', summary: s.reason, resource: s.resource });
+  }
+
+  // Failures a retry can fix are retried by the work pipeline and alerted only when they end in poison.
+  const terminalFailures = outcomes.filter((o) => o.outcome === 'failed' && o.error && !o.error.retryable);
+  for (const o of terminalFailures) {
+    findings.push({
+      type: `Warden.${CAP_TITLE[req.capability]}.ChangeFailed`,
+      subject: o.change.resource,
+      severity: 'critical',
+      summary: `Warden could not ${o.change.description.charAt(0).toLowerCase()}${o.change.description.slice(1)}: ${o.error?.message ?? 'unknown error'}`,
+      details: { action: o.change.action, changeId: o.change.id, error: o.error },
+      actions: ['Check the audit trail and Warden’s permissions, then run /api/remediate for this target.'],
+    });
+  }
+
+  if (records.length > 0) {
+    try {
+      await deps.audit.record(records);
+    } catch (err) {
+      // The audit trail is part of the contract: a reconcile whose records were not written is retried.
+      log.error('Could not write the audit trail', { error: err });
+      throw err;
+    }
+  }
+  const alerts = findings.length > 0 ? await deps.alerter.send(findings) : [];
+
+  const retryable = outcomes.some((o) => o.outcome === 'failed' && o.error?.retryable === true);
+  const report: ReconcileReport = {
+    capability: req.capability, target, mode: deps.mode, dryRun, inScope: true, plan, outcomes, alerts, retryable,
+    durationMs: Date.now() - started,
+  };
+  log.info('Reconciled', {
+    applied: outcomes.filter((o) => o.outcome === 'applied').length,
+    failed: outcomes.filter((o) => o.outcome === 'failed').length,
+    durationMs: report.durationMs,
+  });
+  return report;
+}
