@@ -6,6 +6,8 @@ export interface Delivery {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /** Delay before the first attempt for this delivery only (overrides `Pusher.delayMs`). */
+  delayMs?: number;
 }
 
 export interface DeliveryResult extends Delivery {
@@ -54,7 +56,8 @@ export class Pusher {
   }
 
   private async run(d: Delivery): Promise<DeliveryResult> {
-    if (this.delayMs > 0) await sleep(this.delayMs);
+    const delayMs = d.delayMs ?? this.delayMs;
+    if (delayMs > 0) await sleep(delayMs);
     let last: { status: number; responseText: string; error?: string } = { status: 0, responseText: '' };
     let attempts = 0;
     for (let i = 0; i < this.attempts; i++) {

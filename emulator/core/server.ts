@@ -2,7 +2,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { EmuClock } from './clock';
-import type { FaultInjector } from './faults';
+import type { FaultDecision, FaultInjector } from './faults';
 import type { RequestRecord } from './record';
 import type { Router } from './router';
 import type { EmuRequest, EmuResponse, ServiceName } from './types';
@@ -29,6 +29,8 @@ export interface ServiceOptions {
   /** Checked before routing; return a response to refuse the request (e.g. a missing bearer token). */
   authorize?: (req: EmuRequest) => EmuResponse | undefined;
   port?: number;
+  /** Emulator-internal traffic (the control API): neither recorded nor subject to faults or latency. */
+  internal?: boolean;
 }
 
 export interface RunningService {
@@ -98,7 +100,12 @@ export async function createService(opts: ServiceOptions): Promise<RunningServic
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
-    const url = new URL(req.url ?? '/', 'http://x');
+    // Collapse slashes before parsing: `//subscriptions/…` would otherwise parse as a protocol-relative
+    // URL with host `subscriptions` (ARM clients send exactly that, facts §0.4).
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const rawPath = (q >= 0 ? rawUrl.slice(0, q) : rawUrl).replace(/\/{2,}/g, '/');
+    const url = new URL(`http://x${rawPath.startsWith('/') ? '' : '/'}${rawPath}${q >= 0 ? rawUrl.slice(q) : ''}`);
     const rawBody = await readBody(req).catch(() => Buffer.alloc(0));
     let body: unknown;
     if (rawBody.length > 0) {
@@ -121,7 +128,7 @@ export async function createService(opts: ServiceOptions): Promise<RunningServic
     };
     const route = router.match(emuReq);
     const operation = route?.operation ?? `${service}.unknown`;
-    const decision = ctx.faults.decide(emuReq, operation);
+    const decision: FaultDecision = opts.internal ? { delayMs: 0 } : ctx.faults.decide(emuReq, operation);
     if (decision.delayMs > 0) await new Promise((r) => setTimeout(r, decision.delayMs));
     if (decision.reset) {
       ctx.record.add({
@@ -148,10 +155,12 @@ export async function createService(opts: ServiceOptions): Promise<RunningServic
         }
       }
     }
-    ctx.record.add({
-      time: ctx.clock.now(), service, method: emuReq.method, path: emuReq.path, query: url.search,
-      status: answer.status, operation, durationMs: Date.now() - started, injected,
-    });
+    if (!opts.internal) {
+      ctx.record.add({
+        time: ctx.clock.now(), service, method: emuReq.method, path: emuReq.path, query: url.search,
+        status: answer.status, operation, durationMs: Date.now() - started, injected,
+      });
+    }
     send(res, answer);
   };
 

@@ -5,7 +5,6 @@
 import { startAzurite, type Azurite } from './azurite';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __WARDEN_AZURITE__: Azurite | undefined;
 }
 
