@@ -62,6 +62,10 @@ export interface Settings {
   remediationRole: string | undefined;
   /** `WEBSITE_AUTH_ENABLED`: App Service Authentication strips client copies of the principal header. */
   appServiceAuthEnabled: boolean;
+  /** `WARDEN_LRO_POLL_MS`: poll interval of Azure ML long-running operations (SDK default 2000 ms). */
+  lroPollMs: number | undefined;
+  /** `WARDEN_RETRY_DELAY_MS`: base delay of the SDKs' exponential retry (default 800 ms). */
+  retryDelayMs: number | undefined;
   /** All app settings, for `%NAME%` substitution in the policy. */
   appSettings: Readonly<Record<string, string>>;
   version: string;
@@ -82,6 +86,8 @@ export const SETTING_DOCS: ReadonlyArray<{ name: string; required: boolean; defa
   { name: 'WARDEN_SWEEP_SCHEDULE', required: false, default: '0 0 */6 * * *', meaning: 'NCRONTAB (six fields) of the full sweep' },
   { name: 'WARDEN_CONCURRENCY', required: false, default: '8', meaning: 'most Azure/Graph calls in flight per instance (1–64)' },
   { name: 'WARDEN_REMEDIATION_ROLE', required: false, meaning: "app role the caller's App Service Authentication principal must hold on plan/remediate/audit" },
+  { name: 'WARDEN_LRO_POLL_MS', required: false, default: '2000', meaning: 'tuning: poll interval of Azure ML long-running operations, in ms (10–60000)' },
+  { name: 'WARDEN_RETRY_DELAY_MS', required: false, default: '800', meaning: 'tuning: base delay of the SDK retry backoff for 5xx and network errors, in ms (1–60000); 429 follows Retry-After' },
   { name: 'WEBSITE_AUTH_ENABLED', required: false, default: 'false', meaning: 'set by App Service when Authentication is on; only then is the principal header trusted' },
 ];
 
@@ -214,6 +220,19 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, appRoot: stri
     issues.push({ path: 'WARDEN_CONCURRENCY', message: `must be a whole number from 1 to 64; got "${concRaw}"` });
   }
 
+  const optionalMs = (key: string, min: number, max: number): number | undefined => {
+    const raw = get(key);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      issues.push({ path: key, message: `must be a whole number of milliseconds from ${min} to ${max}; got "${raw}"` });
+      return undefined;
+    }
+    return n;
+  };
+  const lroPollMs = optionalMs('WARDEN_LRO_POLL_MS', 10, 60_000);
+  const retryDelayMs = optionalMs('WARDEN_RETRY_DELAY_MS', 1, 60_000);
+
   const authRaw = (get('WEBSITE_AUTH_ENABLED') ?? 'false').toLowerCase();
   if (!['true', 'false', '1', '0'].includes(authRaw)) {
     issues.push({ path: 'WEBSITE_AUTH_ENABLED', message: `must be true or false; got "${authRaw}"` });
@@ -237,6 +256,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, appRoot: stri
     concurrency,
     remediationRole: get('WARDEN_REMEDIATION_ROLE'),
     appServiceAuthEnabled: authRaw === 'true' || authRaw === '1',
+    lroPollMs,
+    retryDelayMs,
     appSettings: Object.freeze(appSettings),
     version: readVersion(),
   });

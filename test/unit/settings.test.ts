@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SettingsError } from '../../shared/errors';
 import { CLOUDS, isLoopbackUrl, loadSettings, SETTING_DOCS } from '../../shared/settings';
 
@@ -30,6 +32,8 @@ describe('settings', () => {
     expect(s.remediationRole).toBeUndefined();
     expect(s.appServiceAuthEnabled).toBe(false);
     expect(s.managedIdentityClientId).toBeUndefined();
+    expect(s.lroPollMs).toBeUndefined();
+    expect(s.retryDelayMs).toBeUndefined();
     expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(Object.isFrozen(s)).toBe(true);
     expect(Object.isFrozen(s.endpoints)).toBe(true);
@@ -51,6 +55,8 @@ describe('settings', () => {
         WARDEN_CONCURRENCY: '16',
         WARDEN_REMEDIATION_ROLE: 'Warden.Remediate',
         WEBSITE_AUTH_ENABLED: 'true',
+        WARDEN_LRO_POLL_MS: '50',
+        WARDEN_RETRY_DELAY_MS: '20',
       },
       '/app',
     );
@@ -64,6 +70,8 @@ describe('settings', () => {
     expect(s.concurrency).toBe(16);
     expect(s.remediationRole).toBe('Warden.Remediate');
     expect(s.appServiceAuthEnabled).toBe(true);
+    expect(s.lroPollMs).toBe(50);
+    expect(s.retryDelayMs).toBe(20);
   });
 
   it.each([
@@ -102,6 +110,8 @@ describe('settings', () => {
     [{ WARDEN_SWEEP_SCHEDULE: '0 0 99 * * *' }, 'WARDEN_SWEEP_SCHEDULE', /not a valid NCRONTAB/],
     [{ WARDEN_PUBLIC_URL: 'http://warden.example.net', WARDEN_CLIENT_STATE: 'abcdefgh' }, 'WARDEN_PUBLIC_URL', /https/],
     [{ WARDEN_CLIENT_STATE: 'x'.repeat(129) }, 'WARDEN_CLIENT_STATE', /128/],
+    [{ WARDEN_LRO_POLL_MS: '5' }, 'WARDEN_LRO_POLL_MS', /10 to 60000/],
+    [{ WARDEN_RETRY_DELAY_MS: 'soon' }, 'WARDEN_RETRY_DELAY_MS', /whole number of milliseconds/],
   ])('refuses %j, naming %s', (env, key, message) => {
     const found = issues({ ...minimal, ...(env as Record<string, string>) });
     expect(found).toHaveLength(1);
@@ -135,7 +145,7 @@ describe('settings', () => {
 
     it('refuses a public endpoint', () => {
       const found = issues({ ...minimal, WARDEN_CREDENTIAL: 'emulator', WARDEN_ARM_ENDPOINT: 'https://127.0.0.1:8443' });
-      expect(found).toEqual([{ path: 'WARDEN_GRAPH_ENDPOINT', message: expect.stringMatching(/only for loopback endpoints; https:\/\/graph.microsoft.com/) as unknown as string }]);
+      expect(found).toEqual([{ path: 'WARDEN_GRAPH_ENDPOINT', message: expect.stringMatching(/only for loopback endpoints; https:\/\/graph.microsoft.com/) }]);
       const found2 = issues({ ...minimal, WARDEN_CREDENTIAL: 'emulator' });
       expect(found2.map((i) => i.path).sort()).toEqual(['WARDEN_ARM_ENDPOINT', 'WARDEN_GRAPH_ENDPOINT']);
     });
@@ -154,8 +164,9 @@ describe('settings', () => {
 
   it('documents every setting it reads', () => {
     const documented = new Set(SETTING_DOCS.map((d) => d.name));
-    const src = require('node:fs').readFileSync(require.resolve('../../shared/settings'), 'utf8') as string;
-    const read = new Set([...src.matchAll(/get\('([A-Za-z_]+)'\)|env\.([A-Z_]+)/g)].map((m) => m[1] ?? m[2]));
+    const src = readFileSync(join(__dirname, '..', '..', 'shared', 'settings.ts'), 'utf8');
+    const read = new Set([...src.matchAll(/get\('([A-Za-z_]+)'\)|env\.([A-Z_]+)|optionalMs\('([A-Z_]+)'/g)].map((m) => m[1] ?? m[2] ?? m[3]));
+    expect(read.size).toBeGreaterThan(12);
     for (const k of read) expect(documented).toContain(k);
   });
 });
