@@ -608,7 +608,7 @@ export class ArmState {
     const now = armTime(this.now);
     const id = p.previous?.id ?? `${ws.id}/computes/${name}`;
     const prevInner = p.previous?.properties.properties ?? {};
-    const inner = { ...defaultInnerProperties(p.computeType, p.location, name, now, this.tenantId, p.caller), ...readOnlyInner(p.computeType, prevInner), ...p.inner };
+    const inner = { ...defaultInnerProperties(p.computeType, p.location, name, now, this.tenantId, p.caller), ...p.inner, ...readOnlyInner(p.computeType, prevInner) };
     if (p.computeType === 'AmlCompute' && (inner.remoteLoginPortPublicAccess === undefined || inner.remoteLoginPortPublicAccess === 'NotSpecified')) {
       inner.remoteLoginPortPublicAccess = 'Enabled';
     }
