@@ -124,11 +124,12 @@ function parseEqFilter(filter: string | null, allowed: string[]): Map<string, st
   for (const clause of filter.split(/\s+and\s+/i)) {
     const c = clause.trim();
     if (/^atScopeAndBelow\(\)$/i.test(c)) continue;
-    const m = /^(\w+)\s+eq\s+'([^']*)'$/i.exec(c);
+    // OData escapes a quote inside a string literal by doubling it: 'O''Brien'.
+    const m = /^(\w+)\s+eq\s+'((?:[^']|'')*)'$/i.exec(c);
     if (!m) return undefined;
     const k = (m[1] ?? '').toLowerCase();
     if (!allowed.includes(k)) return undefined;
-    out.set(k, m[2] ?? '');
+    out.set(k, (m[2] ?? '').replace(/''/g, "'"));
   }
   return out;
 }
