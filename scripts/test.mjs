@@ -12,7 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = join(root, '.cache');
 mkdirSync(cache, { recursive: true });
 const { certFile, keyFile } = await ensureCert(join(cache, 'tls'));
-const results = join(cache, 'jest-results.json');
+// One results file per run: several runs at once must not read each other's totals.
+const results = join(cache, `jest-results-${process.pid}.json`);
 rmSync(results, { force: true });
 
 const env = { ...process.env };
@@ -42,5 +43,6 @@ if (existsSync(results)) {
 } else {
   failed = 1;
 }
+rmSync(results, { force: true });
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(code === 0 && failed === 0 && passed > 0 ? 0 : 1);

@@ -98,3 +98,12 @@ export const consoleSink: LogSink = (r) => {
   if (r.level === 'error' || r.level === 'warn') console.error(line);
   else console.log(line);
 };
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** A sink that drops records below `min`. */
+export function levelFilter(sink: LogSink, min: LogLevel): LogSink {
+  return (r) => {
+    if (LEVEL_RANK[r.level] >= LEVEL_RANK[min]) sink(r);
+  };
+}

@@ -66,6 +66,8 @@ export interface Settings {
   lroPollMs: number | undefined;
   /** `WARDEN_RETRY_DELAY_MS`: base delay of the SDKs' exponential retry (default 800 ms). */
   retryDelayMs: number | undefined;
+  /** `WARDEN_LOG_LEVEL`: the least severe level written (`debug`, `info`, `warn`, `error`). */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** All app settings, for `%NAME%` substitution in the policy. */
   appSettings: Readonly<Record<string, string>>;
   version: string;
@@ -88,6 +90,7 @@ export const SETTING_DOCS: ReadonlyArray<{ name: string; required: boolean; defa
   { name: 'WARDEN_REMEDIATION_ROLE', required: false, meaning: "app role the caller's App Service Authentication principal must hold on plan/remediate/audit" },
   { name: 'WARDEN_LRO_POLL_MS', required: false, default: '2000', meaning: 'tuning: poll interval of Azure ML long-running operations, in ms (10–60000)' },
   { name: 'WARDEN_RETRY_DELAY_MS', required: false, default: '800', meaning: 'tuning: base delay of the SDK retry backoff for 5xx and network errors, in ms (1–60000); 429 follows Retry-After' },
+  { name: 'WARDEN_LOG_LEVEL', required: false, default: 'info', meaning: 'least severe log level written: debug, info, warn or error' },
   { name: 'WEBSITE_AUTH_ENABLED', required: false, default: 'false', meaning: 'set by App Service when Authentication is on; only then is the principal header trusted' },
 ];
 
@@ -233,6 +236,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, appRoot: stri
   const lroPollMs = optionalMs('WARDEN_LRO_POLL_MS', 10, 60_000);
   const retryDelayMs = optionalMs('WARDEN_RETRY_DELAY_MS', 1, 60_000);
 
+  const logLevelRaw = (get('WARDEN_LOG_LEVEL') ?? 'info').toLowerCase();
+  let logLevel: Settings['logLevel'] = 'info';
+  if (logLevelRaw === 'debug' || logLevelRaw === 'info' || logLevelRaw === 'warn' || logLevelRaw === 'error') logLevel = logLevelRaw;
+  else issues.push({ path: 'WARDEN_LOG_LEVEL', message: `must be debug, info, warn or error; got "${logLevelRaw}"` });
+
   const authRaw = (get('WEBSITE_AUTH_ENABLED') ?? 'false').toLowerCase();
   if (!['true', 'false', '1', '0'].includes(authRaw)) {
     issues.push({ path: 'WEBSITE_AUTH_ENABLED', message: `must be true or false; got "${authRaw}"` });
@@ -258,6 +266,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, appRoot: stri
     appServiceAuthEnabled: authRaw === 'true' || authRaw === '1',
     lroPollMs,
     retryDelayMs,
+    logLevel,
     appSettings: Object.freeze(appSettings),
     version: readVersion(),
   });

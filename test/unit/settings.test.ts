@@ -33,6 +33,7 @@ describe('settings', () => {
     expect(s.appServiceAuthEnabled).toBe(false);
     expect(s.managedIdentityClientId).toBeUndefined();
     expect(s.lroPollMs).toBeUndefined();
+    expect(s.logLevel).toBe('info');
     expect(s.retryDelayMs).toBeUndefined();
     expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(Object.isFrozen(s)).toBe(true);
@@ -110,6 +111,7 @@ describe('settings', () => {
     [{ WARDEN_SWEEP_SCHEDULE: '0 0 99 * * *' }, 'WARDEN_SWEEP_SCHEDULE', /not a valid NCRONTAB/],
     [{ WARDEN_PUBLIC_URL: 'http://warden.example.net', WARDEN_CLIENT_STATE: 'abcdefgh' }, 'WARDEN_PUBLIC_URL', /https/],
     [{ WARDEN_CLIENT_STATE: 'x'.repeat(129) }, 'WARDEN_CLIENT_STATE', /128/],
+    [{ WARDEN_LOG_LEVEL: 'verbose' }, 'WARDEN_LOG_LEVEL', /debug, info, warn or error/],
     [{ WARDEN_LRO_POLL_MS: '5' }, 'WARDEN_LRO_POLL_MS', /10 to 60000/],
     [{ WARDEN_RETRY_DELAY_MS: 'soon' }, 'WARDEN_RETRY_DELAY_MS', /whole number of milliseconds/],
   ])('refuses %j, naming %s', (env, key, message) => {
