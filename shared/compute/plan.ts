@@ -114,7 +114,10 @@ function remedyChange(
         ...base,
         id: changeId('assignIdentity', compute.id, JSON.stringify(data.identity)),
         action: 'assignIdentity',
-        description: `Assign ${describeIdentity(desired)} to ${w}, keeping every other setting`,
+        description:
+          identityBad.reason === 'unapprovedUserAssigned'
+            ? `Replace the identity of ${w} (a user-assigned identity the policy does not allow) with ${describeIdentity(desired)}, keeping every other setting`
+            : `Assign ${describeIdentity(desired)} to ${w}, keeping every other setting`,
         // Replacing an identity the compute already uses can break the jobs that rely on it.
         destructive: identityBad.reason === 'unapprovedUserAssigned',
         data,

@@ -62,7 +62,7 @@ export function planWorkspacePosture(input: WorkspacePostureInput): WorkspacePla
   }
 
   if (policy.flagRegistryAdminUser && workspace.containerRegistry && input.registryAdminUserEnabled === true) {
-    plan.findings.push(registryFinding(workspace, workspace.containerRegistry));
+    plan.findings.push(registryFinding(workspace.containerRegistry));
   }
   if (policy.flagCredentialDatastores) {
     const stores = [...(input.datastores ?? [])].sort((a, b) => a.id.toLowerCase().localeCompare(b.id.toLowerCase()));
@@ -78,14 +78,16 @@ function lastSegment(id: string): string {
   return id.split('/').filter(Boolean).pop() ?? id;
 }
 
-function registryFinding(ws: Workspace, registryId: string): Finding {
+function registryFinding(registryId: string): Finding {
   const registry = lastSegment(registryId);
   return {
     type: FINDING_REGISTRY_ADMIN_USER,
     subject: registryId,
     severity: 'warning',
-    summary: `Container registry '${registry}' of workspace '${ws.name}' has its admin user enabled: anyone with its shared password can push and pull images, outside Entra ID and RBAC.`,
-    details: { registryId, registry, workspaceId: ws.id, workspace: ws.name, adminUserEnabled: true },
+    // Several workspaces can share one registry: the finding is about the registry alone, so every
+    // workspace's reconcile produces the same finding and the repeat window holds.
+    summary: `Container registry '${registry}' used by Azure ML workspaces has its admin user enabled: anyone with its shared password can push and pull images, outside Entra ID and RBAC.`,
+    details: { registryId, registry, adminUserEnabled: true },
     actions: [
       `Disable the admin user: az acr update --name ${registry} --admin-enabled false (the workspace pulls images with its managed identity).`,
       'Give people and pipelines AcrPull/AcrPush role assignments instead of the shared password.',

@@ -52,9 +52,16 @@ describe('planWorkspacePosture', () => {
       type: FINDING_REGISTRY_ADMIN_USER,
       subject: ACR,
       severity: 'warning',
-      details: { registryId: ACR, registry: 'acrvision', workspaceId: WS, adminUserEnabled: true },
+      details: { registryId: ACR, registry: 'acrvision', adminUserEnabled: true },
     });
     expect(r.plan.findings[0]?.actions[0]).toContain('az acr update --name acrvision --admin-enabled false');
+  });
+
+  it('produces the identical registry finding from every workspace that shares the registry (so it is alerted once)', () => {
+    const other = { ...workspace(), id: WS.replace(/ws1$/, 'ws2'), name: 'ws2' };
+    const a = planWorkspacePosture({ target: WS, workspace: workspace(), registryAdminUserEnabled: true, datastores: [], policy: flags });
+    const b = planWorkspacePosture({ target: other.id, workspace: other, registryAdminUserEnabled: true, datastores: [], policy: flags });
+    expect(b.plan.findings[0]).toEqual(a.plan.findings[0]);
   });
 
   it.each([
