@@ -44,9 +44,23 @@ export const CLOUDS: Readonly<Record<CloudName, CloudEndpoints>> = Object.freeze
 
 export type PolicySource = { kind: 'inline'; json: string } | { kind: 'file'; path: string };
 
+/**
+ * Where queues and tables live: a connection string (Azurite, or keys), or — as the Functions host
+ * supports and the Bicep deploys — the storage account reached with the app's managed identity.
+ */
+export type StorageSettings =
+  | { kind: 'connectionString'; connectionString: string }
+  | { kind: 'identity'; queueServiceUri: string; tableServiceUri: string; clientId: string | undefined };
+
+const STORAGE_SUFFIX: Record<CloudName, string> = {
+  public: 'core.windows.net',
+  usgov: 'core.usgovcloudapi.net',
+  china: 'core.chinacloudapi.cn',
+};
+
 export interface Settings {
-  /** `AzureWebJobsStorage`: queues, tables and the host. */
-  storage: string;
+  /** `AzureWebJobsStorage` (connection string) or `AzureWebJobsStorage__*` (identity): queues, tables and the host. */
+  storage: StorageSettings;
   policySource: PolicySource;
   cloud: CloudName;
   endpoints: CloudEndpoints;
@@ -75,7 +89,12 @@ export interface Settings {
 
 /** Each setting with its meaning and default, for docs and for the infra consistency test. */
 export const SETTING_DOCS: ReadonlyArray<{ name: string; required: boolean; default?: string; meaning: string }> = [
-  { name: 'AzureWebJobsStorage', required: true, meaning: 'storage for queues, tables and the host (`UseDevelopmentStorage=true` locally)' },
+  { name: 'AzureWebJobsStorage', required: true, meaning: 'storage for queues, tables and the host (`UseDevelopmentStorage=true` locally); or the identity-based form below' },
+  { name: 'AzureWebJobsStorage__accountName', required: false, meaning: 'identity-based storage: the account name (service URIs derived for the cloud)' },
+  { name: 'AzureWebJobsStorage__queueServiceUri', required: false, meaning: 'identity-based storage: queue service URI (with __tableServiceUri, instead of __accountName)' },
+  { name: 'AzureWebJobsStorage__tableServiceUri', required: false, meaning: 'identity-based storage: table service URI' },
+  { name: 'AzureWebJobsStorage__credential', required: false, default: 'managedidentity', meaning: 'identity-based storage: must be `managedidentity`' },
+  { name: 'AzureWebJobsStorage__clientId', required: false, meaning: 'identity-based storage: client id of the user-assigned identity (default AZURE_CLIENT_ID)' },
   { name: 'WARDEN_POLICY', required: false, meaning: 'the policy as inline JSON (wins over WARDEN_POLICY_FILE)' },
   { name: 'WARDEN_POLICY_FILE', required: false, default: 'policy.json', meaning: 'path of the policy file, relative to the app root' },
   { name: 'WARDEN_CLOUD', required: false, default: 'public', meaning: '`public`, `usgov` or `china`: sets the ARM, Graph and authority endpoints' },
@@ -153,8 +172,28 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, appRoot: stri
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
 
-  const storage = get('AzureWebJobsStorage');
-  if (!storage) issues.push({ path: 'AzureWebJobsStorage', message: 'is required (use UseDevelopmentStorage=true with Azurite locally)' });
+  const storageRaw = get('AzureWebJobsStorage');
+  const storageAccount = get('AzureWebJobsStorage__accountName');
+  const queueUriRaw = get('AzureWebJobsStorage__queueServiceUri');
+  const tableUriRaw = get('AzureWebJobsStorage__tableServiceUri');
+  const storageCredential = get('AzureWebJobsStorage__credential');
+  let storage: StorageSettings | undefined;
+  if (storageRaw) storage = { kind: 'connectionString', connectionString: storageRaw };
+  else if (storageAccount || queueUriRaw || tableUriRaw) {
+    if (storageCredential && storageCredential.toLowerCase() !== 'managedidentity') {
+      issues.push({ path: 'AzureWebJobsStorage__credential', message: `must be "managedidentity"; got "${storageCredential}"` });
+    }
+    const suffix = STORAGE_SUFFIX[(get('WARDEN_CLOUD') ?? 'public').toLowerCase() as CloudName] ?? STORAGE_SUFFIX.public;
+    const queueServiceUri = queueUriRaw ?? (storageAccount ? `https://${storageAccount}.queue.${suffix}` : undefined);
+    const tableServiceUri = tableUriRaw ?? (storageAccount ? `https://${storageAccount}.table.${suffix}` : undefined);
+    if (!queueServiceUri) issues.push({ path: 'AzureWebJobsStorage__queueServiceUri', message: 'is required with __tableServiceUri (or set __accountName)' });
+    if (!tableServiceUri) issues.push({ path: 'AzureWebJobsStorage__tableServiceUri', message: 'is required with __queueServiceUri (or set __accountName)' });
+    if (queueServiceUri && tableServiceUri) {
+      storage = { kind: 'identity', queueServiceUri, tableServiceUri, clientId: get('AzureWebJobsStorage__clientId') ?? get('AZURE_CLIENT_ID') };
+    }
+  } else {
+    issues.push({ path: 'AzureWebJobsStorage', message: 'is required (use UseDevelopmentStorage=true with Azurite locally, or the identity-based AzureWebJobsStorage__accountName)' });
+  }
 
   const inline = env.WARDEN_POLICY;
   let policySource: PolicySource;
@@ -252,7 +291,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, appRoot: stri
   for (const [k, v] of Object.entries(env)) if (typeof v === 'string') appSettings[k] = v;
 
   return Object.freeze({
-    storage: storage as string,
+    storage: Object.freeze(storage as StorageSettings),
     policySource: Object.freeze(policySource),
     cloud,
     endpoints: Object.freeze(endpoints),

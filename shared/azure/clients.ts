@@ -122,13 +122,25 @@ export function createAzureClients(
     return new EventGridPublisherClient(topicUrl, 'CloudEvent', await credential(), { retryOptions: retry });
   });
 
+  // Identity-based storage may use its own user-assigned identity (AzureWebJobsStorage__clientId).
+  let storageCredentialP: Promise<TokenCredential> | undefined;
+  const storageCredential = (clientId: string | undefined): Promise<TokenCredential> =>
+    (storageCredentialP ??=
+      clientId === undefined || clientId === settings.managedIdentityClientId
+        ? credential()
+        : createCredential({ ...settings, managedIdentityClientId: clientId }));
+  const storage = settings.storage;
   const queue = memo(async (name: string) => {
     const { QueueServiceClient } = await import('@azure/storage-queue');
-    return QueueServiceClient.fromConnectionString(storageConnectionString(settings.storage)).getQueueClient(name);
+    if (storage.kind === 'identity') {
+      return new QueueServiceClient(storage.queueServiceUri, await storageCredential(storage.clientId), { retryOptions: { maxTries: retry.maxRetries + 1 } }).getQueueClient(name);
+    }
+    return QueueServiceClient.fromConnectionString(storageConnectionString(storage.connectionString)).getQueueClient(name);
   });
   const table = memo(async (name: string) => {
     const { TableClient } = await import('@azure/data-tables');
-    return TableClient.fromConnectionString(storageConnectionString(settings.storage), name, { allowInsecureConnection: true });
+    if (storage.kind === 'identity') return new TableClient(storage.tableServiceUri, name, await storageCredential(storage.clientId));
+    return TableClient.fromConnectionString(storageConnectionString(storage.connectionString), name, { allowInsecureConnection: true });
   });
 
   const armGet = async (resourceId: string, apiVersion: string): Promise<unknown> => {

@@ -18,7 +18,7 @@ function issues(env: Record<string, string>): Array<{ path: string; message: str
 describe('settings', () => {
   it('parses every SPEC §3 setting with its default', () => {
     const s = loadSettings(minimal, '/app');
-    expect(s.storage).toBe('UseDevelopmentStorage=true');
+    expect(s.storage).toEqual({ kind: 'connectionString', connectionString: 'UseDevelopmentStorage=true' });
     expect(s.policySource).toEqual({ kind: 'file', path: '/app/policy.json' });
     expect(s.cloud).toBe('public');
     expect(s.endpoints.arm).toBe('https://management.azure.com');
@@ -73,6 +73,21 @@ describe('settings', () => {
     expect(s.appServiceAuthEnabled).toBe(true);
     expect(s.lroPollMs).toBe(50);
     expect(s.retryDelayMs).toBe(20);
+  });
+
+  it('accepts identity-based storage as the Functions host does', () => {
+    const byName = loadSettings({ AzureWebJobsStorage__accountName: 'stwarden', AzureWebJobsStorage__credential: 'managedidentity', AZURE_CLIENT_ID: 'uami' });
+    expect(byName.storage).toEqual({ kind: 'identity', queueServiceUri: 'https://stwarden.queue.core.windows.net', tableServiceUri: 'https://stwarden.table.core.windows.net', clientId: 'uami' });
+    const china = loadSettings({ AzureWebJobsStorage__accountName: 'st', WARDEN_CLOUD: 'china' });
+    expect(china.storage).toMatchObject({ queueServiceUri: 'https://st.queue.core.chinacloudapi.cn' });
+    const byUri = loadSettings({
+      AzureWebJobsStorage__queueServiceUri: 'https://q.example',
+      AzureWebJobsStorage__tableServiceUri: 'https://t.example',
+      AzureWebJobsStorage__clientId: 'storage-uami',
+    });
+    expect(byUri.storage).toEqual({ kind: 'identity', queueServiceUri: 'https://q.example', tableServiceUri: 'https://t.example', clientId: 'storage-uami' });
+    expect(issues({ AzureWebJobsStorage__queueServiceUri: 'https://q.example' }).map((i) => i.path)).toEqual(['AzureWebJobsStorage__tableServiceUri']);
+    expect(issues({ AzureWebJobsStorage__accountName: 'st', AzureWebJobsStorage__credential: 'key' }).map((i) => i.path)).toEqual(['AzureWebJobsStorage__credential']);
   });
 
   it.each([
