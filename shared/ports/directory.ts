@@ -99,4 +99,6 @@ export interface Directory {
   renewSubscription(id: string, expirationDateTime: string): Promise<GraphSubscription | undefined>;
   /** False when the subscription is gone. */
   reauthorizeSubscription(id: string): Promise<boolean>;
+  /** Deletes a subscription; one already gone is fine. */
+  deleteSubscription(id: string): Promise<void>;
 }

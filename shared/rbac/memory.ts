@@ -327,6 +327,11 @@ export class MemoryDirectory implements Directory {
     return { ...s };
   }
 
+  async deleteSubscription(id: string): Promise<void> {
+    this.calls.push(`deleteSubscription ${id}`);
+    this.subscriptions.delete(id);
+  }
+
   async reauthorizeSubscription(id: string): Promise<boolean> {
     this.calls.push(`reauthorizeSubscription ${id}`);
     return this.live(id) !== undefined;

@@ -35,6 +35,8 @@ export const subscriptionRecordSchema = z.object({
   expirationDateTime: z.string(),
   createdAt: z.string(),
   renewedAt: z.string().optional(),
+  /** sha256 of the client state the subscription was made with: a rotated WARDEN_CLIENT_STATE recreates it. */
+  clientStateHash: z.string().optional(),
 });
 export type SubscriptionRecord = z.infer<typeof subscriptionRecordSchema>;
 

@@ -7,6 +7,7 @@
  * life (asked for `subscriptionLifetimeMinutes`, under Graph's 41,760), recreated when Graph says it
  * is gone. After a (re)creation a delta catch-up is queued: notifications may have been lost meanwhile.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../clock';
 import type { Logger } from '../logging';
 import type { Settings } from '../settings';
@@ -60,6 +61,7 @@ export async function ensureSubscription(d: SubscriptionDeps, options: { recreat
   const now = d.clock.now();
   const expiration = (): string => new Date(d.clock.now().getTime() + d.lifetimeMinutes * 60_000).toISOString();
   const stored = await readEntry(d.state, P_RBAC, K_SUBSCRIPTION, subscriptionRecordSchema);
+  const stateHash = createHash('sha256').update(clientState).digest('hex');
   const rec = stored?.value;
 
   const create = async (action: 'created' | 'recreated', why: string): Promise<SubscriptionStatus> => {
@@ -77,8 +79,16 @@ export async function ensureSubscription(d: SubscriptionDeps, options: { recreat
       lifecycleNotificationUrl: urls.lifecycleNotificationUrl,
       expirationDateTime: sub.expirationDateTime,
       createdAt: d.clock.now().toISOString(),
+      clientStateHash: stateHash,
     };
     await d.state.put(P_RBAC, K_SUBSCRIPTION, record);
+    // The one it replaces would keep sending notifications (with an old client state or to an old
+    // URL) and count against Graph's 100-per-app quota on /groups.
+    if (rec && rec.id !== sub.id) {
+      await d.directory.deleteSubscription(rec.id).catch((err: unknown) =>
+        d.log.warn('Could not delete the replaced Graph subscription; Graph expires it by itself', { subscriptionId: rec.id, error: err }),
+      );
+    }
     d.log.info(`${action === 'created' ? 'Created' : 'Recreated'} the Graph subscription on /groups (${why})`, { subscriptionId: sub.id, expirationDateTime: sub.expirationDateTime });
     await d.enqueue([
       { capability: 'rbac', target: DELTA_TARGET, reason: `Graph subscription ${action}: catch up what was missed`, trigger: { kind: 'schedule', id: 'graphSubscriptions' } },
@@ -89,6 +99,9 @@ export async function ensureSubscription(d: SubscriptionDeps, options: { recreat
   if (!rec) return create('created', 'none was recorded');
   if (rec.notificationUrl !== urls.notificationUrl || rec.lifecycleNotificationUrl !== urls.lifecycleNotificationUrl) {
     return create('recreated', 'the app’s public URL changed');
+  }
+  if (rec.clientStateHash !== undefined && rec.clientStateHash !== stateHash) {
+    return create('recreated', 'WARDEN_CLIENT_STATE was rotated');
   }
   if (options.recreate) return create('recreated', 'Graph removed it');
 

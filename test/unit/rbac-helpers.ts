@@ -71,7 +71,10 @@ export interface World {
   drain(): Promise<ReconcileReport[]>;
 }
 
-export function makeWorld(policy: PolicyInput, opts: { env?: Record<string, string>; tuning?: Partial<RbacTuning>; clock?: ManualClock } = {}): World {
+export function makeWorld(
+  policy: PolicyInput,
+  opts: { env?: Record<string, string>; tuning?: Partial<RbacTuning>; clock?: ManualClock; share?: Pick<World, 'dir' | 'state'> } = {},
+): World {
   const clock = opts.clock ?? new ManualClock('2026-03-01T00:00:00Z');
   const settings = loadSettings({
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
@@ -83,8 +86,8 @@ export function makeWorld(policy: PolicyInput, opts: { env?: Record<string, stri
   const parsed = parsePolicy(policy).policy;
   const ml = new MemoryMlResources();
   const ra = new MemoryRoleAssignments();
-  const dir = new MemoryDirectory(clock);
-  const state = new CountingState();
+  const dir = opts.share?.dir ?? new MemoryDirectory(clock);
+  const state = opts.share?.state ?? new CountingState();
   const enqueued: WorkRequest[] = [];
   const audit = new MemoryAuditLog();
   const alerter = new MemoryAlerter();

@@ -198,6 +198,17 @@ describe('ensureSubscription', () => {
     expect(w.dir.subscriptions.size).toBe(1);
   });
 
+  it('recreates the subscription when WARDEN_CLIENT_STATE is rotated, and deletes the old one', async () => {
+    const w = world();
+    const first = await w.module.ensureSubscription();
+    const rotated = makeWorld(policy(), { env: { WARDEN_CLIENT_STATE: 'rotated-client-state-9f2e' }, clock: w.clock, share: { dir: w.dir, state: w.state } });
+    const again = await rotated.module.ensureSubscription();
+    expect(again.action).toBe('recreated');
+    expect(again.id).not.toBe(first.id);
+    expect([...w.dir.subscriptions.values()].map((s) => s.clientState)).toEqual(['rotated-client-state-9f2e']);
+    expect((await rotated.module.ensureSubscription()).action).toBe('unchanged');
+  });
+
   it('manages nothing without a public URL', async () => {
     const w = makeWorld(policy(), { env: { WARDEN_PUBLIC_URL: '', WARDEN_CLIENT_STATE: '' } });
     expect((await w.module.ensureSubscription()).action).toBe('disabled');

@@ -267,5 +267,16 @@ export function createDirectoryAdapter(clients: AzureClients, limiter: Limiter =
         throw err;
       }
     },
+
+    async deleteSubscription(id) {
+      const client = await graph();
+      try {
+        await limiter.run(async () => {
+          await client.api(`/subscriptions/${encodeURIComponent(id)}`).delete();
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
   };
 }
