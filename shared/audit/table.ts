@@ -8,18 +8,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { CAPABILITIES, type Trigger } from '../capability';
+import type { Trigger } from '../capability';
 import { DAY_MS } from '../clock';
 import { InputError } from '../errors';
 import type { AuditLog, AuditPage, AuditQuery, AuditRecord } from '../ports/audit';
 import { redactValue } from '../redact';
 
-/** Default table name (AzureWebJobsStorage). */
-export const AUDIT_TABLE = 'wardenaudit';
-export const DEFAULT_AUDIT_LIMIT = 100;
-export const MAX_AUDIT_LIMIT = 1000;
-/** Capabilities an audit record may name (the four capabilities plus Warden's own machinery). */
-export const AUDIT_CAPABILITIES = [...CAPABILITIES, 'work', 'alerts', 'graph'] as const;
+export { AUDIT_TABLE, DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, AUDIT_CAPABILITIES } from './names';
+import { DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT } from './names';
 
 const MAX_MS = 9_999_999_999_999;
 const MAX_DAY = 99_999;

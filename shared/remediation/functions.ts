@@ -6,7 +6,7 @@
 import type { HttpFunctionOptions, HttpRequest } from '@azure/functions';
 import type { Capability, CapabilityName } from '../capability';
 import type { CoreDeps } from '../deps';
-import { AUDIT_TABLE } from '../audit/table';
+import { AUDIT_TABLE } from '../audit/names';
 import { authorizeCaller, identifyCaller, type Caller } from '../http/caller';
 import { deepChecks, runHealthChecks } from '../http/health';
 import { parseInput, queryObject, readJsonBody } from '../http/request';

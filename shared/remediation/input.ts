@@ -1,7 +1,7 @@
 /** The inputs of the plan, remediate and audit routes, validated at the edge. */
 import { z } from 'zod';
 import { CAPABILITIES } from '../capability';
-import { AUDIT_CAPABILITIES, MAX_AUDIT_LIMIT } from '../audit/table';
+import { AUDIT_CAPABILITIES, MAX_AUDIT_LIMIT } from '../audit/names';
 
 export const capabilitySelector = z.enum([...CAPABILITIES, 'all'], {
   error: () => `must be one of ${[...CAPABILITIES, 'all'].join(', ')}`,
