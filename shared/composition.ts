@@ -97,7 +97,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     credentials: credentials.capability,
   };
 
-  const reconcileDeps: ReconcileDeps = { capabilities, audit, alerter, mode: policy.mode, logger, clock };
+  const reconcileDeps: ReconcileDeps = { capabilities, audit, alerter, mode: policy.mode, logger, clock, journal: state };
   const work = createWorkPipeline({
     queue: await clients.queue(WORK_QUEUE),
     table: await clients.table(WORK_TABLE),

@@ -10,6 +10,18 @@ import type { Logger } from './logging';
 import type { Mode } from './policy';
 import type { AlertDelivery, Alerter } from './ports/alerts';
 import type { AuditLog, AuditRecord } from './ports/audit';
+import type { StateStore } from './ports/state';
+
+/** Partition of the reconcile journal (what a run was about to apply), see {@link reconcile}. */
+export const JOURNAL_PARTITION = 'reconcile-journal';
+
+interface JournalEntry {
+  invocationId?: string;
+  time: string;
+  trigger: Trigger;
+  changes: Array<Pick<ChangeOutcome['change'], 'id' | 'action' | 'description' | 'resource'>>;
+  findings: Finding[];
+}
 
 export interface ReconcileDeps {
   capabilities: Readonly<Record<CapabilityName, Capability>>;
@@ -18,6 +30,13 @@ export interface ReconcileDeps {
   mode: Mode;
   logger: Logger;
   clock: Clock;
+  /**
+   * Where a run writes what it is about to apply. A run that dies between its Azure writes and its
+   * audit records (a killed host) leaves the entry behind; the next run of that target records the
+   * changes that no longer need applying as applied and sends the findings, so the audit trail and
+   * the alerts still hold every change that was made. Optional for unit tests.
+   */
+  journal?: StateStore;
 }
 
 export interface ReconcileRequest {
@@ -80,12 +99,24 @@ export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Pro
   }
 
   const plan = await cap.plan(target);
+  const journalKey = `${req.capability}|${target}`;
+  const interrupted = dryRun || !deps.journal ? undefined : (await deps.journal.get<JournalEntry>(JOURNAL_PARTITION, journalKey))?.value;
   log.info(`Planned ${plan.changes.length} change(s) and ${plan.findings.length} finding(s)`, { changes: plan.changes.length, findings: plan.findings.length, dryRun });
 
   let outcomes: ChangeOutcome[];
   if (dryRun || plan.changes.length === 0) {
     outcomes = plan.changes.map((change) => ({ change, outcome: 'planned' as const }));
   } else {
+    if (deps.journal) {
+      const entry: JournalEntry = {
+        ...(req.invocationId ? { invocationId: req.invocationId } : {}),
+        time: now(),
+        trigger: req.trigger,
+        changes: plan.changes.map((c) => ({ id: c.id, action: c.action, description: c.description, resource: c.resource })),
+        findings: plan.findings,
+      };
+      await deps.journal.put(JOURNAL_PARTITION, journalKey, entry);
+    }
     outcomes = await cap.apply(plan);
   }
 
@@ -96,6 +127,28 @@ export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Pro
   }
 
   const records: AuditRecord[] = [];
+  const findings: Finding[] = [...plan.findings, ...outcomes.flatMap((o) => o.findings ?? [])];
+  if (interrupted) {
+    // Changes an interrupted run set out to make that this plan no longer wants: they were made (by
+    // that run, or meanwhile by someone else) but never recorded.
+    const stillPlanned = new Set(plan.changes.map((c) => c.id));
+    const done = interrupted.changes.filter((c) => !stillPlanned.has(c.id));
+    for (const c of done) {
+      records.push({
+        ...base,
+        time: now(),
+        action: c.action,
+        outcome: 'applied',
+        summary: `${c.description} (confirmed after an interrupted run)`,
+        resource: c.resource,
+        changeId: c.id,
+        details: { recovered: true, interruptedAt: interrupted.time, ...(interrupted.invocationId ? { interruptedInvocation: interrupted.invocationId } : {}) },
+      });
+    }
+    const seen = new Set(findings.map((f) => `${f.type}|${f.subject}`));
+    for (const f of interrupted.findings) if (!seen.has(`${f.type}|${f.subject}`)) findings.push(f);
+    log.warn(`Recovered an interrupted run: ${done.length} change(s) confirmed and recorded`, { interruptedAt: interrupted.time });
+  }
   for (const o of outcomes) {
     records.push({
       ...base,
@@ -109,7 +162,6 @@ export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Pro
       ...(o.error ? { error: { code: o.error.code, message: o.error.message } } : {}),
     });
   }
-  const findings: Finding[] = [...plan.findings, ...outcomes.flatMap((o) => o.findings ?? [])];
   for (const f of findings) {
     records.push({ ...base, time: now(), action: 'finding', outcome: 'found', summary: f.summary, resource: f.subject, details: { type: f.type, severity: f.severity } });
   }
@@ -140,6 +192,7 @@ export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Pro
     }
   }
   const alerts = findings.length > 0 ? await deps.alerter.send(findings) : [];
+  if (deps.journal && (interrupted || (!dryRun && plan.changes.length > 0))) await deps.journal.delete(JOURNAL_PARTITION, journalKey);
 
   const retryable = outcomes.some((o) => o.outcome === 'failed' && o.error?.retryable === true);
   const report: ReconcileReport = {
