@@ -3,6 +3,7 @@
  * the Functions host's console output. Records go through a sink, so tests capture them.
  */
 import { format } from 'node:util';
+import { redact } from '../shared/redact';
 
 export type HostLogLevel = 'trace' | 'debug' | 'information' | 'warning' | 'error' | 'critical';
 
@@ -40,8 +41,9 @@ export const consoleHostSink: HostLogSink = (r) => {
 };
 
 /** Turns `context.log(...)` arguments into one line (errors as `Name: message`, objects as JSON). */
+/** Every argument as text, with secret values masked (a failed invocation's error may quote a request). */
 export function formatArgs(args: readonly unknown[]): string {
-  return args
+  return redact(args
     .map((a) => {
       if (typeof a === 'string') return a;
       if (a instanceof Error) return `${a.name}: ${a.message}`;
@@ -51,7 +53,7 @@ export function formatArgs(args: readonly unknown[]): string {
         return format(a);
       }
     })
-    .join(' ');
+    .join(' '));
 }
 
 export interface FunctionRef {
