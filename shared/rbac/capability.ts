@@ -51,6 +51,7 @@ import {
   type PlannedStop,
   type RbacPlan,
   type ResolvedBinding,
+  tooManyMembersFinding,
 } from './plan';
 import { withRetries, type RetryPolicy } from './retry';
 import {
@@ -84,6 +85,8 @@ export interface RbacTuning {
   subscriptionLifetimeMinutes: number;
   /** Renew the subscription when less than this is left. */
   renewBeforeMs: number;
+  /** A `members` binding whose group has more enabled members plans none (default `MAX_MEMBER_PRINCIPALS` in plan.ts). */
+  maxMemberPrincipals: number;
 }
 
 export interface RbacPorts {
@@ -104,7 +107,12 @@ export interface EngineDeps {
 
 /** Enabled users and service principals of a group (transitively), and the groups nested in it. */
 export interface MemberSet {
+  /** Empty when `overLimit`: such a group's members are counted, never kept. */
   principals: BindingPrincipal[];
+  /** Enabled principals (past the limit as listed, so at least `limit + 1` when `overLimit`). */
+  count: number;
+  /** More than `maxMemberPrincipals`: members bindings of this group plan nothing for its members. */
+  overLimit: boolean;
   nested: string[];
   /** Order-free digest of the principals, to tell whether a cached list is still current. */
   fingerprint: string;
@@ -135,7 +143,12 @@ class Session {
   constructor(readonly fresh: ReadonlySet<string>) {}
 }
 
-type BindingResolution = { ok: true; binding: ResolvedBinding } | { ok: false; finding: Finding };
+/**
+ * A binding resolved for planning, or one whose desired state is not planned this time: its
+ * assignments are kept as they are. `reachGroup`: a group whose members may still hold access through
+ * it (they are not offboarded while they are in that group).
+ */
+type BindingResolution = { ok: true; binding: ResolvedBinding } | { ok: false; finding: Finding; reachGroup?: string };
 
 function memo<K, V>(map: Map<K, Promise<V>>, key: K, load: () => Promise<V>): Promise<V> {
   let p = map.get(key);
@@ -146,15 +159,20 @@ function memo<K, V>(map: Map<K, Promise<V>>, key: K, load: () => Promise<V>): Pr
   return p;
 }
 
-function fingerprintOf(ids: Iterable<string>): string {
-  const acc = Buffer.alloc(16);
-  let n = 0;
-  for (const id of ids) {
+/** Order-free digest of ids, built as they stream past: XOR of their MD5s, and their number. */
+class Fingerprint {
+  private readonly acc = Buffer.alloc(16);
+  private n = 0;
+
+  add(id: string): void {
     const h = createHash('md5').update(id).digest();
-    for (let i = 0; i < 16; i++) acc[i] = (acc[i] as number) ^ (h[i] as number);
-    n++;
+    for (let i = 0; i < 16; i++) this.acc[i] = (this.acc[i] as number) ^ (h[i] as number);
+    this.n++;
   }
-  return `${n}:${acc.toString('hex')}`;
+
+  toString(): string {
+    return `${this.n}:${this.acc.toString('hex')}`;
+  }
 }
 
 /** Rethrows the first failure of a settled batch (the whole plan fails and the work pipeline retries it). */
@@ -302,24 +320,40 @@ export class RbacEngine implements Capability {
     return memo(s.groups, id, () => this.groupCache.load(id, () => this.d.ports.directory.getGroup(id), s.fresh.has(id)));
   }
 
+  /**
+   * Streams a group's transitive members. Pages are consumed as they arrive: only ids and types are
+   * kept, never a page's raw objects, and past `maxMemberPrincipals` nothing more is kept at all (the
+   * rest is only counted and folded into the fingerprint), so a huge group costs no more memory than
+   * the limit. Graph lists each member once; duplicates are dropped up to the limit.
+   */
   private async expandMembers(groupId: string): Promise<MemberSet> {
+    const limit = this.d.tuning.maxMemberPrincipals;
     const seen = new Set<string>();
-    const principals: BindingPrincipal[] = [];
+    let principals: BindingPrincipal[] = [];
     const nested = new Set<string>();
+    const fingerprint = new Fingerprint();
+    let count = 0;
     let pages = 0;
-    // Pages are consumed as they arrive: only ids and types are kept, never a page's raw objects.
     for await (const page of this.d.ports.directory.transitiveMembers(groupId)) {
       pages++;
       for (const m of page) {
         if (m.type === 'Group') nested.add(m.id);
         else if ((m.type === 'User' || m.type === 'ServicePrincipal') && m.accountEnabled !== false && !seen.has(m.id)) {
-          seen.add(m.id);
-          principals.push({ id: m.id, type: m.type });
+          count++;
+          fingerprint.add(m.id);
+          if (count <= limit) {
+            seen.add(m.id);
+            principals.push({ id: m.id, type: m.type });
+          } else if (principals.length > 0) {
+            seen.clear();
+            principals = [];
+          }
         }
       }
     }
-    this.log.debug('Expanded group members', { group: groupId, principals: principals.length, nestedGroups: nested.size, pages });
-    return { principals, nested: [...nested].sort(), fingerprint: fingerprintOf(seen) };
+    const overLimit = count > limit;
+    this.log.debug('Expanded group members', { group: groupId, principals: count, overLimit, nestedGroups: nested.size, pages });
+    return { principals, count, overLimit, nested: [...nested].sort(), fingerprint: fingerprint.toString() };
   }
 
   private async loadMembers(groupId: string, force: boolean): Promise<MemberSet> {
@@ -329,7 +363,7 @@ export class RbacEngine implements Capability {
         const m = await this.expandMembers(groupId);
         const stored = await readEntry(this.d.state, P_MEMBERS, groupId, membersRecordSchema);
         if (stored?.value.fingerprint !== m.fingerprint) {
-          await this.d.state.put(P_MEMBERS, groupId, { fingerprint: m.fingerprint, count: m.principals.length, updatedAt: this.d.core.clock.now().toISOString() });
+          await this.d.state.put(P_MEMBERS, groupId, { fingerprint: m.fingerprint, count: m.count, updatedAt: this.d.core.clock.now().toISOString() });
         }
         await this.d.nesting.note(groupId, m.nested, this.boundGroups()).catch((err: unknown) => {
           this.log.warn('Could not update the group nesting map', { group: groupId, error: err });
@@ -388,8 +422,17 @@ export class RbacEngine implements Capability {
         };
       }
       const mode = b.principals === 'auto' ? (group.securityEnabled ? 'group' : 'members') : b.principals;
-      const principals: readonly BindingPrincipal[] = mode === 'group' ? [{ id: groupId, type: 'Group' }] : (await this.members(s, groupId)).principals;
-      return { ok: true, binding: { id: b.id, groupId, roleGuid: role.guid, roleName: role.name, mode, principals } };
+      if (mode === 'group') {
+        return { ok: true, binding: { id: b.id, groupId, roleGuid: role.guid, roleName: role.name, mode, principals: [{ id: groupId, type: 'Group' }] } };
+      }
+      const members = await this.members(s, groupId);
+      if (members.overLimit) {
+        const limit = this.d.tuning.maxMemberPrincipals;
+        const principals = b.principals === 'auto' ? 'auto' : 'members';
+        const finding = tooManyMembersFinding({ bindingId: b.id, groupId, count: members.count, limit, principals, securityEnabled: group.securityEnabled });
+        return { ok: false, finding, reachGroup: groupId };
+      }
+      return { ok: true, binding: { id: b.id, groupId, roleGuid: role.guid, roleName: role.name, mode, principals: members.principals } };
     });
   }
 
@@ -476,15 +519,18 @@ export class RbacEngine implements Capability {
     const resolved: ResolvedBinding[] = [];
     const resolution: Finding[] = [];
     const keep = new Set<string>();
+    const reachGroups: string[] = [];
     resolutions.forEach((res, i) => {
       if (res.ok) resolved.push(res.binding);
       else {
         resolution.push(res.finding);
         keep.add(matching[i]?.id ?? '');
+        if (res.reachGroup) reachGroups.push(res.reachGroup);
       }
     });
-    // Bindings that are in the policy but not resolvable anywhere keep their assignments; bindings that
-    // select nothing here are simply not wanted here (their assignments are pruned).
+    // Bindings that are in the policy but not resolvable anywhere, or not planned (too many members),
+    // keep their assignments; bindings that select nothing here are simply not wanted here (their
+    // assignments are pruned).
     const exempt = isExempt(r, this.policy.compute.exemptTag);
     const desired = desiredFor(r.id, resolved);
     const roleNames = new Map<string, string>([...resolved.map((b) => [b.roleGuid, b.roleName] as const), ...forbidden.flatMap((f) => [...f.roleGuids].map((g) => [g, f.role] as const))]);
@@ -495,7 +541,7 @@ export class RbacEngine implements Capability {
       roleNames,
       keepBindings: keep,
     });
-    const off = await this.planOffboardingFor(s, r, rbac, desired, resolved, exempt, log);
+    const off = await this.planOffboardingFor(s, r, rbac, desired, resolved, reachGroups, exempt, log);
     return { rbac, stops: off.stops, resolution, offboarding: off.findings, skipped: off.skipped };
   }
 
@@ -514,6 +560,7 @@ export class RbacEngine implements Capability {
     rbac: RbacPlan,
     desired: readonly DesiredAssignment[],
     resolved: readonly ResolvedBinding[],
+    reachGroups: readonly string[],
     exempt: boolean,
     log: Logger,
   ): Promise<{ stops: PlannedStop[]; findings: Finding[]; skipped: Plan['skipped'] }> {
@@ -540,7 +587,9 @@ export class RbacEngine implements Capability {
     }
     if (candidates.size === 0) return none;
 
-    const viaGroups = resolved.filter((b) => b.mode === 'group').map((b) => b.groupId);
+    // Members of a group bound as a whole, or of a members binding left as it is (too many members to
+    // plan), still reach the workspace.
+    const viaGroups = [...resolved.filter((b) => b.mode === 'group').map((b) => b.groupId), ...reachGroups];
     const gone: Array<{ id: string; type: 'User' | 'ServicePrincipal' }> = [];
     for (const [pid, c] of candidates) {
       let reaches = wanted.has(pid);

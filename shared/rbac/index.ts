@@ -18,10 +18,10 @@ import { createResourceCatalog, createRoleAssignmentsAdapter } from '../ports/az
 import type { Alerter } from '../ports/alerts';
 import type { StateStore } from '../ports/state';
 import { registerSecret } from '../redact';
-import type { WorkRequest } from '../work/item';
 import { RbacEngine, type RbacPorts, type RbacTuning } from './capability';
 import type { CatchUpResult } from './delta';
 import { NestingMap } from './nesting';
+import { MAX_MEMBER_PRINCIPALS } from './plan';
 import {
   receiveGraphEvent,
   receiveLifecycle,
@@ -29,6 +29,7 @@ import {
   type GraphEventReceipt,
   type LifecycleReceipt,
   type NotificationDeps,
+  type EnqueueWork,
   type NotificationReceipt,
 } from './notifications';
 import { DEFAULT_RETRY_POLICY } from './retry';
@@ -37,8 +38,8 @@ import { ensureSubscription, type SubscriptionStatus } from './subscription';
 export interface RbacModuleDeps extends CoreDeps {
   state: StateStore;
   alerter: Alerter;
-  /** Queues work items on `warden-work`. */
-  enqueue: (items: WorkRequest[]) => Promise<void>;
+  /** Queues work items on `warden-work`; `delayMs` keeps them invisible that long. */
+  enqueue: EnqueueWork;
 }
 
 export const DEFAULT_RBAC_TUNING: RbacTuning = {
@@ -52,6 +53,7 @@ export const DEFAULT_RBAC_TUNING: RbacTuning = {
   retry: DEFAULT_RETRY_POLICY,
   subscriptionLifetimeMinutes: 41_000,
   renewBeforeMs: 3 * DAY_MS,
+  maxMemberPrincipals: MAX_MEMBER_PRINCIPALS,
 };
 
 export interface RbacModule {
@@ -127,6 +129,6 @@ export function createRbacModule(
 
 export { RbacEngine, type RbacPorts, type RbacTuning, type MemberSet } from './capability';
 export { DELTA_TARGET, type CatchUpResult } from './delta';
-export type { NotificationReceipt, LifecycleReceipt, GraphEventReceipt } from './notifications';
+export { NOTIFICATION_DELAY_MS, type EnqueueWork, type NotificationReceipt, type LifecycleReceipt, type GraphEventReceipt } from './notifications';
 export type { SubscriptionStatus } from './subscription';
-export { plan, desiredFor, planOffboarding, toChanges, assignmentName, markOf, markFor } from './plan';
+export { plan, desiredFor, planOffboarding, toChanges, assignmentName, markOf, markFor, MAX_MEMBER_PRINCIPALS, tooManyMembersFinding } from './plan';

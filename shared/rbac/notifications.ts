@@ -6,7 +6,8 @@
  * - Webhook (`graphNotifications`): every item's clientState is checked in constant time first; if
  *   none is valid nothing is read or queued (202, so Graph does not retry a forgery). Valid items about
  *   bound groups, or groups nested in them (per the stored nesting map), queue a reconcile of those
- *   bound groups plus one delta catch-up; items about other groups cause no work. Then 202.
+ *   bound groups plus one delta catch-up, delayed by {@link NOTIFICATION_DELAY_MS} so that a burst
+ *   folds into a few queue messages; items about other groups cause no work. Then 202.
  * - Lifecycle (`graphLifecycle`): `reauthorizationRequired` reauthorizes (recreating the subscription
  *   when Graph no longer has it); `subscriptionRemoved` recreates it; `missed` catches up.
  * - Event Grid partner topic (`graphEvents`): the same, from CloudEvents.
@@ -33,12 +34,23 @@ import { DELTA_TARGET } from './delta';
 import type { NestingMap } from './nesting';
 import { currentSubscriptionId, type SubscriptionStatus } from './subscription';
 
+/**
+ * How long the work a notification queues stays invisible. The work pipeline does not queue a delayed
+ * item for a target while one it queued is still invisible (that one has not started, so its reconcile
+ * covers the change), so a burst of notifications for one group costs about two queue messages per
+ * delay instead of two per notification, and the webhook answers without waiting on a busy queue.
+ */
+export const NOTIFICATION_DELAY_MS = 1000;
+
+/** Queues work items on `warden-work`; `delayMs` keeps them invisible that long. */
+export type EnqueueWork = (items: WorkRequest[], options?: { delayMs?: number }) => Promise<void>;
+
 export interface NotificationDeps {
   settings: Pick<Settings, 'clientState'>;
   /** Bound group ids, lower case. */
   bound: () => readonly string[];
   nesting: NestingMap;
-  enqueue: (items: WorkRequest[]) => Promise<void>;
+  enqueue: EnqueueWork;
   directory: Directory;
   state: StateStore;
   ensureSubscription: (options: { recreate?: boolean }, log: Logger) => Promise<SubscriptionStatus>;
@@ -115,7 +127,7 @@ export async function receiveNotifications(body: string, d: NotificationDeps, lo
     log.info(`Graph notification(s) about ${changes.length} group(s) none of which is bound or nested in a bound group; nothing to do`);
     return receipt;
   }
-  await d.enqueue(items);
+  await d.enqueue(items, { delayMs: NOTIFICATION_DELAY_MS });
   receipt.enqueued = items.filter((i) => i.target !== DELTA_TARGET).map((i) => i.target);
   log.info(`Queued reconciles of ${receipt.enqueued.length} bound group(s) and a delta catch-up`, { groups: receipt.enqueued });
   return receipt;
@@ -229,7 +241,7 @@ export async function receiveGraphEvent(input: unknown, d: NotificationDeps, log
     const groupId = groupIdOf({ resource: data.data.resource || e.subject, resourceData: data.data.resourceData ?? null });
     const items = groupId ? await workFor([{ groupId, trigger: { kind: 'event', id: e.id.slice(0, 512) } }], d) : [];
     if (items.length === 0) return { action: 'ignored', enqueued: [], detail: 'not about a bound or nested group' };
-    await d.enqueue(items);
+    await d.enqueue(items, { delayMs: NOTIFICATION_DELAY_MS });
     const enqueued = items.filter((i) => i.target !== DELTA_TARGET).map((i) => i.target);
     log.info(`Queued reconciles of ${enqueued.length} bound group(s) and a delta catch-up`, { groups: enqueued, eventId: e.id });
     return { action: 'queued', enqueued };

@@ -36,6 +36,48 @@ export function assignmentName(scope: string, roleGuid: string, principalId: str
 
 export type PrincipalsMode = 'group' | 'members';
 
+/**
+ * The most principals a `members` binding (or `auto` resolving to members) is expanded to. Azure
+ * holds at most 4,000 role assignments per subscription, so a binding of more than 2,000 members
+ * cannot be applied in full on two workspaces of a subscription (nor beside anything else on
+ * them): per-member expansion of such a group is never what the operator wants, and planning it
+ * would hold one change per member in memory (100,000 members ≈ 200 MB). Such a binding plans
+ * nothing for its members, keeps its existing assignments (a size guard never removes access) and
+ * raises `Warden.Rbac.TooManyMembers`; binding the group itself (`principals: "group"`) is the fix.
+ */
+export const MAX_MEMBER_PRINCIPALS = 2_000;
+
+/** The finding of a members binding whose group has more enabled members than Warden expands. */
+export function tooManyMembersFinding(input: {
+  bindingId: string;
+  groupId: string;
+  /** Principals as listed: at least `limit + 1`. */
+  count: number;
+  limit: number;
+  /** As written in the policy. */
+  principals: 'auto' | 'members';
+  securityEnabled: boolean;
+}): Finding {
+  const fix =
+    input.principals === 'auto' || !input.securityEnabled
+      ? 'Make the group security-enabled and bind it with principals "group" (or "auto")'
+      : 'Bind the group itself with principals "group" (it is security-enabled)';
+  return {
+    type: 'Warden.Rbac.TooManyMembers',
+    subject: input.groupId,
+    severity: 'warning',
+    summary:
+      `Binding ${input.bindingId}: group ${input.groupId} has ${input.count} enabled members, more than the ${input.limit} Warden assigns one by one; ` +
+      `no assignments are planned for its members and the existing ones are left as they are. ${fix}: one assignment per resource covers every member.`,
+    // The count stays out of the details: they decide when an alert is new, and a large group's count changes all the time.
+    details: { bindingId: input.bindingId, group: input.groupId, limit: input.limit, principals: input.principals, securityEnabled: input.securityEnabled },
+    actions: [
+      `${fix}.`,
+      `Or split the group into groups of at most ${input.limit} members.`,
+    ],
+  };
+}
+
 export interface BindingPrincipal {
   id: string;
   type: 'User' | 'Group' | 'ServicePrincipal';

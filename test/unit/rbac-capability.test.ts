@@ -374,3 +374,98 @@ describe('targets', () => {
     expect(r.plan.skipped[0]?.reason).toMatch(/does not exist/);
   });
 });
+
+describe('a members binding over the size limit', () => {
+  const LIMIT = 2;
+  const seedWarden = (w: World, ws: string, principalId: string, bindingId = 'vision', role = DS): void => {
+    w.ra.seed({ scope: ws, roleDefinitionId: `/providers/Microsoft.Authorization/roleDefinitions/${role}`, principalId, principalType: 'User', description: `warden:${bindingId}` });
+  };
+
+  // membersWorld: G holds U(1), SP and (through NESTED) U(2) and the disabled U(3): three enabled principals.
+  function overLimitWorld(policy: PolicyInput = membersPolicy()): World {
+    const w = makeWorld(policy, { tuning: { maxMemberPrincipals: LIMIT } });
+    w.dir.addUser(U(1)).addUser(U(2)).addUser(U(3), false).addUser(U(4)).addUser(U(5)).addServicePrincipal(SP);
+    w.dir.addGroup(NESTED, { members: [U(2), U(3)] });
+    w.dir.addGroup(G, { securityEnabled: true, members: [U(1), NESTED, SP] });
+    w.dir.addGroup(OTHER_GROUP, { members: [U(5)] });
+    return w;
+  }
+
+  it('plans nothing for its members, deletes none of its existing assignments, and warns once', async () => {
+    const w = overLimitWorld();
+    const a = addWorkspace(w, 'rg-ml-vision', 'ws-a');
+    const b = addWorkspace(w, 'rg-ml-other', 'ws-b');
+    seedWarden(w, a, U(1));
+    // A former member's assignment would be pruned under the limit; over it, nothing is.
+    seedWarden(w, a, U(4));
+    const before = principalsAt(w, a);
+
+    const reports = [await w.reconcile(a), await w.reconcile(G)];
+    for (const r of reports) {
+      expect(r.plan.changes).toEqual([]);
+      const findings = r.plan.findings.filter((f) => f.type === 'Warden.Rbac.TooManyMembers');
+      expect(findings).toHaveLength(1);
+      expect(findings[0]).toMatchObject({ subject: G, severity: 'warning', details: { bindingId: 'vision', group: G, limit: LIMIT, principals: 'members' } });
+      expect(findings[0]?.summary).toMatch(/3 enabled members, more than the 2/);
+      expect(findings[0]?.summary).toMatch(/principals "group"/);
+    }
+    expect(principalsAt(w, a)).toEqual(before);
+    expect(w.ra.at(b)).toEqual([]);
+    expect(w.ra.calls.filter((c) => c.startsWith('create') || c.startsWith('delete'))).toEqual([]);
+    expect(w.alerter.sent.map((f) => f.type)).toContain('Warden.Rbac.TooManyMembers');
+    // The member count is recorded; the members themselves were streamed past, not kept.
+    expect((await w.state.inner.get<{ count: number }>('rbac-members', G))?.value.count).toBe(3);
+  });
+
+  it('back under the limit, it assigns every member and prunes as before', async () => {
+    const w = overLimitWorld();
+    const a = addWorkspace(w, 'rg-ml-vision', 'ws-a');
+    seedWarden(w, a, U(4));
+    expect((await w.reconcile(G)).plan.changes).toEqual([]);
+    w.dir.removeMember(G, SP);
+    const r = await w.reconcile(G);
+    expect(r.plan.findings.map((f) => f.type)).not.toContain('Warden.Rbac.TooManyMembers');
+    expect(principalsAt(w, a)).toEqual([U(1), U(2)].sort());
+    expect((await w.reconcile(a)).plan.changes).toEqual([]);
+  });
+
+  it('applies to "auto" on a group that is not security-enabled, advising to make it one', async () => {
+    const w = makeWorld(
+      { mode: 'enforce', scopes: [`/subscriptions/${SUB}`], rbac: { bindings: [{ id: 'auto', group: G, role: 'AzureML Data Scientist', principals: 'auto' }] } },
+      { tuning: { maxMemberPrincipals: LIMIT } },
+    );
+    w.dir.addUser(U(1)).addUser(U(2)).addUser(U(4));
+    w.dir.addGroup(G, { securityEnabled: false, members: [U(1), U(2), U(4)] });
+    const a = addWorkspace(w, 'rg-ml-vision', 'ws-a');
+    seedWarden(w, a, U(1), 'auto');
+    const r = await w.reconcile(a);
+    expect(r.plan.changes).toEqual([]);
+    const f = r.plan.findings.find((x) => x.type === 'Warden.Rbac.TooManyMembers');
+    expect(f).toMatchObject({ subject: G, severity: 'warning', details: { principals: 'auto', securityEnabled: false } });
+    expect(f?.summary).toMatch(/security-enabled/);
+    expect(principalsAt(w, a)).toEqual([U(1)]);
+  });
+
+  it('a member of the over-limit group losing another binding keeps their compute instance running', async () => {
+    const w = overLimitWorld({
+      mode: 'enforce',
+      scopes: [`/subscriptions/${SUB}`],
+      rbac: {
+        bindings: [
+          { id: 'vision', group: G, role: 'AzureML Data Scientist', principals: 'members' },
+          { id: 'readers', group: OTHER_GROUP, role: 'Reader', principals: 'members' },
+        ],
+      },
+    });
+    w.dir.addMember(OTHER_GROUP, U(1));
+    const a = addWorkspace(w, 'rg-ml-vision', 'ws-a');
+    const ci = `${a}/computes/ci-01`;
+    w.ml.addCompute({ id: ci, name: 'ci-01', workspaceId: a, computeType: 'ComputeInstance', tags: {}, identity: { type: 'None', userAssignedIdentities: [] }, disableLocalAuth: false, assignedUserObjectId: U(1), state: 'Running' });
+    await w.reconcile(a);
+    expect(principalsAt(w, a)).toEqual([U(1), U(5)].sort());
+    w.dir.removeMember(OTHER_GROUP, U(1));
+    const r = await w.reconcile(OTHER_GROUP);
+    expect(r.outcomes.map((o) => o.change.action)).toEqual(['deleteRoleAssignment']);
+    expect(w.ml.computes.get(ci.toLowerCase())?.state).toBe('Running');
+  });
+});

@@ -1,7 +1,10 @@
 import { DAY_MS } from '../../shared/clock';
 import { clientStateMatches, groupIdOf, readValidationToken } from '../../shared/events/graph';
 import type { PolicyInput } from '../../shared/policy';
-import { DELTA_TARGET } from '../../shared/rbac';
+import { createLogger, memorySink } from '../../shared/logging';
+import { DELTA_TARGET, NOTIFICATION_DELAY_MS } from '../../shared/rbac';
+import { NestingMap } from '../../shared/rbac/nesting';
+import { receiveGraphEvent, receiveNotifications, type NotificationDeps } from '../../shared/rbac/notifications';
 import { addWorkspace, CLIENT_STATE, guid, makeWorld, notification, SUB } from './rbac-helpers';
 
 const G = guid('aaaaaaaa', 1);
@@ -78,6 +81,34 @@ describe('receiveNotifications', () => {
     expect(w.enqueued).toEqual([
       { capability: 'rbac', target: G, reason: `Group ${G} changed (Graph notification)`, trigger: { kind: 'notification', id: `n-${G.slice(0, 8)}` } },
       { capability: 'rbac', target: DELTA_TARGET, reason: expect.stringMatching(/Catch up/), trigger: { kind: 'notification', id: `n-${G.slice(0, 8)}` } },
+    ]);
+  });
+
+  it('queues that work invisible for NOTIFICATION_DELAY_MS, so the work pipeline can fold a burst into it', async () => {
+    const w = world();
+    const calls: Array<{ targets: string[]; options: { delayMs?: number } | undefined }> = [];
+    const d: NotificationDeps = {
+      settings: { clientState: CLIENT_STATE },
+      bound: () => [G],
+      nesting: new NestingMap({ state: w.state, directory: w.dir, clock: w.clock, ttlMs: DAY_MS, memoryTtlMs: 30_000, concurrency: 2 }),
+      enqueue: async (items, options) => {
+        calls.push({ targets: items.map((i) => i.target), options });
+      },
+      directory: w.dir,
+      state: w.state,
+      ensureSubscription: () => Promise.reject(new Error('not used')),
+    };
+    const log = createLogger(memorySink());
+    await receiveNotifications(notification(G), d, log);
+    await receiveGraphEvent(
+      { id: 'evt-1', type: 'Microsoft.Graph.GroupUpdated', source: '/tenants/t', subject: `Groups/${G}`, time: '2026-03-01T00:00:00Z', specversion: '1.0', data: { changeType: 'updated', clientState: CLIENT_STATE, resource: `Groups/${G}`, subscriptionId: 's', tenantId: 't' } },
+      d,
+      log,
+    );
+    expect(NOTIFICATION_DELAY_MS).toBe(1000);
+    expect(calls).toEqual([
+      { targets: [G, DELTA_TARGET], options: { delayMs: NOTIFICATION_DELAY_MS } },
+      { targets: [G, DELTA_TARGET], options: { delayMs: NOTIFICATION_DELAY_MS } },
     ]);
   });
 
