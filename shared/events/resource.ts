@@ -8,6 +8,11 @@
  *   and a reconcile of a settled resource plans nothing);
  * - interim writes (a compute still `Creating`) need nothing special: the reconcile sees the provisioning
  *   state and asks for a delayed re-check (compute/followup.ts);
+ * - the write event of Warden's own identity PUT is ignored: the reconcile that made it saw the compute
+ *   with the identity in the operation's final GET, so reconciling it again would only read it once more.
+ *   It is recognised by the client request id ARM echoes (`data.httpRequest.clientRequestId`), which only
+ *   this process knows ({@link OwnWriteLog}), never by a claim: an event of anyone else's write, or one
+ *   this process does not remember (another instance, a restart), is reconciled as usual;
  * - anything else (other event types, other resource types, unparsable input) is ignored with a log line
  *   and never thrown, so Event Grid does not redeliver it again and again.
  *
@@ -21,14 +26,14 @@ import type { CapabilityName } from '../capability';
 import { InputError } from '../errors';
 import type { Logger } from '../logging';
 import type { Policy } from '../policy';
-import { inScopes, parseMlResourceId } from '../ports/ml';
+import { inScopes, ownMlWrites, parseMlResourceId, type OwnWriteLog } from '../ports/ml';
 import type { WorkRequest } from '../work/item';
 import { parseEventGridEvent, type NormalizedEvent } from './eventgrid';
 
 export const RESOURCE_WRITE_SUCCESS = 'Microsoft.Resources.ResourceWriteSuccess';
 export const RESOURCE_DELETE_SUCCESS = 'Microsoft.Resources.ResourceDeleteSuccess';
 
-/** The parts of `data` Warden reads. Everything else (claims, authorization, httpRequest) is passed over. */
+/** The parts of `data` Warden reads. Everything else (claims, authorization) is passed over. */
 export const resourceEventDataSchema = z
   .object({
     resourceUri: z.string().max(2048).optional(),
@@ -36,6 +41,12 @@ export const resourceEventDataSchema = z
     status: z.string().max(64).optional(),
     subscriptionId: z.string().max(64).optional(),
     correlationId: z.string().max(128).optional(),
+    // Only to recognise Warden's own writes; a malformed one is as good as none, not a reason to drop the event.
+    httpRequest: z
+      .object({ clientRequestId: z.string().max(128).optional() })
+      .loose()
+      .optional()
+      .catch(undefined),
   })
   .loose();
 export type ResourceEventData = z.infer<typeof resourceEventDataSchema>;
@@ -69,10 +80,14 @@ function sameId(a: string, b: string): boolean {
 
 /**
  * Maps one normalised Event Grid event (either schema) to work items, or says why it is ignored.
- * Pure: reads nothing, writes nothing.
- * @example resourceEventToWork(parseEventGridEvent(body), policy)
+ * Reads and writes nothing; `ownWrites` (none = no write is recognised as Warden's own) is only asked.
+ * @example resourceEventToWork(parseEventGridEvent(body), policy, ownMlWrites)
  */
-export function resourceEventToWork(event: NormalizedEvent, policy: Pick<Policy, 'scopes'>): ResourceEventMapping {
+export function resourceEventToWork(
+  event: NormalizedEvent,
+  policy: Pick<Policy, 'scopes'>,
+  ownWrites?: Pick<OwnWriteLog, 'isOwn'>,
+): ResourceEventMapping {
   const isWrite = event.type.toLowerCase() === RESOURCE_WRITE_SUCCESS.toLowerCase();
   const isDelete = event.type.toLowerCase() === RESOURCE_DELETE_SUCCESS.toLowerCase();
   if (!isWrite && !isDelete) return { kind: 'ignored', reason: `event type ${event.type} is not handled` };
@@ -91,6 +106,10 @@ export function resourceEventToWork(event: NormalizedEvent, policy: Pick<Policy,
   if (!r) return { kind: 'ignored', reason: 'not an Azure ML workspace, compute or datastore', resourceId };
   // Checked before anything else is done with the id: an out-of-scope resource is never read.
   if (!inScopes(r.id, policy.scopes)) return { kind: 'ignored', reason: 'outside the policy scopes', resourceId: r.id };
+
+  if (isWrite && ownWrites?.isOwn(data.httpRequest?.clientRequestId, r.id)) {
+    return { kind: 'ignored', reason: "Warden's own write, verified by the reconcile that made it", resourceId: r.id };
+  }
 
   const verb = isWrite ? 'written' : 'deleted';
   const op = data.operationName ? ` (${data.operationName.slice(0, 200)})` : '';
@@ -118,6 +137,8 @@ export interface ResourceEventDeps {
   policy: Pick<Policy, 'scopes'>;
   enqueue: (items: WorkRequest[]) => Promise<void>;
   logger: Logger;
+  /** The writes of this process; default the process-wide log the ML adapter records into. */
+  ownWrites?: Pick<OwnWriteLog, 'isOwn'>;
 }
 
 /**
@@ -134,7 +155,7 @@ export async function handleResourceEvent(input: unknown, deps: ResourceEventDep
     return { kind: 'ignored', reason: err.message };
   }
   const log = deps.logger.child({ eventId: event.id, eventType: event.type });
-  const mapping = resourceEventToWork(event, deps.policy);
+  const mapping = resourceEventToWork(event, deps.policy, deps.ownWrites ?? ownMlWrites);
   if (mapping.kind === 'ignored') {
     log.info(`Ignored resource event: ${mapping.reason}`, { subject: event.subject.slice(0, 512) });
     return mapping;

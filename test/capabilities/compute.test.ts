@@ -145,17 +145,22 @@ describe('compute identity on the emulator', () => {
     expect(after?.identity?.type).toBe('UserAssigned');
     expect(Object.keys(after?.identity?.userAssignedIdentities ?? {})).toEqual([UAI]);
     expect(settingsOf(cid('cc-new'))).toEqual(before);
-    // GET (plan), GET + PUT (the update), then the operation's status polls and its final GET.
+    // GET (the plan, whose JSON the PUT reuses), PUT, then the operation's status polls and its final GET.
     const ops = arm.ctx.record.since(mark, { service: 'arm' }).map((r) => r.operation);
-    expect(ops.filter((o) => o !== 'arm.operations.get')).toEqual(['arm.computes.get', 'arm.computes.get', 'arm.computes.put', 'arm.computes.get']);
+    expect(ops.filter((o) => o !== 'arm.operations.get')).toEqual(['arm.computes.get', 'arm.computes.put', 'arm.computes.get']);
     expect(w.alerts.map((f) => [f.type, f.subject])).toEqual([['Warden.Compute.IdentityMissing', cid('cc-new')]]);
 
-    // Warden's own write comes back as an event, and Event Grid may deliver duplicates: nothing more happens.
-    arm.control.emitWriteEvent(cid('cc-new'), { count: 3 });
+    // Warden's own write comes back as an event: recognised by its request id, it queues nothing.
+    await w.pumpEvents();
+    expect(w.queue).toEqual([]);
+    expect(w.sink.text()).toContain("Ignored resource event: Warden's own write");
+    // Writes by anyone else (an operator's update, duplicates as Event Grid delivers them) are reconciled: they plan nothing.
+    arm.control.emitWriteEvent(cid('cc-new'), { count: 2, httpMethod: 'PUT' });
+    arm.control.emitWriteEvent(cid('cc-new'));
     await w.pumpEvents();
     const writesBefore = arm.ctx.record.writes({ service: 'arm' }).length;
     const again = await w.runQueue();
-    expect(again.length).toBeGreaterThanOrEqual(4);
+    expect(again).toHaveLength(3);
     for (const r of again) expect(r.plan.changes).toEqual([]);
     expect(arm.ctx.record.writes({ service: 'arm' }).length).toBe(writesBefore);
     expect(w.alerts).toHaveLength(1);
@@ -263,7 +268,28 @@ describe('compute identity on the emulator', () => {
     expect(w.sink.text()).toContain('Ignored resource event: outside the policy scopes');
   });
 
-  it('fixes 30 new clusters from their events with at most 3 calls each plus the operation polls', async () => {
+  it('fixes one new cluster from its event with 3 calls plus the operation’s status polls, its own write’s event included', async () => {
+    const w = warden();
+    arm.control.createCompute(WS, { name: 'cc-one', computeType: 'AmlCompute', vmSize: 'STANDARD_DS3_V2', properties: { futureSetting: { mode: 'strict' } } });
+    const before = settingsOf(cid('cc-one'));
+    const counts = arm.ctx.record.countByOperation({ service: 'arm' });
+    await w.pumpEvents();
+    const reports = await w.runQueue();
+    // The event of Warden's own PUT arrives and is recognised; nothing else is queued.
+    await w.pumpEvents();
+    reports.push(...(await w.runQueue()));
+    const after = arm.ctx.record.countByOperation({ service: 'arm' });
+    const calls = Object.fromEntries(Object.entries(after).flatMap(([op, n]) => (n > (counts[op] ?? 0) ? [[op, n - (counts[op] ?? 0)]] : [])));
+    expect(w.sink.text()).toContain("Ignored resource event: Warden's own write");
+    const { 'arm.operations.get': polls, ...rest } = calls;
+    expect(rest).toEqual({ 'arm.computes.get': 2, 'arm.computes.put': 1 });
+    expect(polls).toBeGreaterThan(0);
+    expect(reports.map((r) => r.outcomes.map((o) => [o.change.action, o.outcome]))).toEqual([[['assignIdentity', 'applied']]]);
+    expect(arm.control.getCompute(cid('cc-one'))?.identity?.type).toBe('SystemAssigned');
+    expect(settingsOf(cid('cc-one'))).toEqual(before);
+  });
+
+  it('fixes 30 new clusters from their events with 3 calls each plus the operation polls', async () => {
     const w = warden();
     const names = Array.from({ length: 30 }, (_, i) => `cc-bulk-${String(i).padStart(2, '0')}`);
     for (const name of names) arm.control.createCompute(WS, { name, computeType: 'AmlCompute' });
@@ -273,11 +299,14 @@ describe('compute identity on the emulator', () => {
     const reports = await w.runQueue();
     expect(reports.every((r) => r.outcomes.length === 1 && r.outcomes[0]?.outcome === 'applied')).toBe(true);
     for (const name of names) expect(arm.control.getCompute(cid(name))?.identity?.type).toBe('SystemAssigned');
+    // The events of Warden's own PUTs queue no second reconcile.
+    await w.pumpEvents();
+    expect(w.queue).toEqual([]);
     const byOp = arm.ctx.record.countByOperation({ service: 'arm' });
     const since = arm.ctx.record.since(mark, { service: 'arm' });
     const perCompute = since.filter((r) => r.operation === 'arm.computes.put' || r.operation === 'arm.computes.get').length / names.length;
-    // GET, GET, PUT — and the poller's final GET of the PUT URL (an LRO poll).
-    expect(perCompute).toBe(4);
+    // GET (the plan), PUT of that GET's JSON, and the poller's final GET of the PUT URL.
+    expect(perCompute).toBe(3);
     expect(since.filter((r) => r.operation === 'arm.computes.put')).toHaveLength(30);
     expect(byOp['arm.computes.patch'] ?? 0).toBe(0);
   });

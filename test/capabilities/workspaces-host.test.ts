@@ -139,7 +139,7 @@ describe('resource events on the host runner', () => {
     expect(strip(fixed)).toEqual(strip(cluster));
     await waitFor('the instance to stop', () => emu.arm.getCompute(`${ws}/computes/ci-2am`)?.properties.properties.state === 'Stopped', 20_000);
     await settled();
-    // Warden's own writes came back as events: they were reconciled and planned nothing.
+    // Warden's own writes came back as events (the identity PUT's is recognised and queues nothing): no write twice.
     expect(emu.record.count({ service: 'arm', operation: 'arm.computes.put' })).toBe(1);
     expect(emu.record.count({ service: 'arm', operation: 'arm.computes.stop' })).toBe(1);
   }, 60_000);

@@ -5,9 +5,10 @@
  */
 import { createAzureClients } from '../../shared/azure/clients';
 import { createLimiter } from '../../shared/concurrency';
-import { TerminalError } from '../../shared/errors';
-import { createMlResources } from '../../shared/ports/azure/ml';
-import type { MlResources } from '../../shared/ports/ml';
+import type { AzureClients } from '../../shared/azure/clients';
+import { TerminalError, TransientError } from '../../shared/errors';
+import { createMlResources, DEFAULT_SNAPSHOT_TTL_MS } from '../../shared/ports/azure/ml';
+import { OwnWriteLog, type MlResources } from '../../shared/ports/ml';
 import { loadSettings } from '../../shared/settings';
 import { startArm, type ArmHarness } from '../helpers/emulator';
 
@@ -86,7 +87,10 @@ const section = {
 };
 
 let arm: ArmHarness;
+let clients: AzureClients;
 let ml: MlResources;
+/** The same adapter without snapshots: every identity PUT reads the compute first. */
+let rereading: MlResources;
 
 beforeAll(async () => {
   arm = await startArm({ section });
@@ -97,8 +101,9 @@ beforeAll(async () => {
     WARDEN_GRAPH_ENDPOINT: arm.url,
     WARDEN_POLICY: JSON.stringify({ scopes: [`/subscriptions/${SUB}`] }),
   });
-  const clients = createAzureClients(settings, { retry: { maxRetries: 3, retryDelayInMs: 10, maxRetryDelayInMs: 50 }, lroPollMs: 10 });
+  clients = createAzureClients(settings, { retry: { maxRetries: 3, retryDelayInMs: 10, maxRetryDelayInMs: 50 }, lroPollMs: 10 });
   ml = createMlResources(clients, { limiter: createLimiter(4) });
+  rereading = createMlResources(clients, { limiter: createLimiter(4), snapshotTtlMs: 0 });
 });
 afterAll(async () => {
   await arm.close();
@@ -232,7 +237,7 @@ describe('computes: writes', () => {
 
   it('does not PUT when the compute already has the identity', async () => {
     const mark = arm.ctx.record.mark();
-    await ml.setComputeIdentity(cid('cluster-sys'), { type: 'SystemAssigned' });
+    await rereading.setComputeIdentity(cid('cluster-sys'), { type: 'SystemAssigned' });
     expect(arm.ctx.record.since(mark, { service: 'arm' }).map((r) => r.operation)).toEqual(['arm.computes.get']);
   });
 
@@ -271,5 +276,159 @@ describe('computes: writes', () => {
   it('answers 409 while another operation runs on the compute', async () => {
     arm.control.createCompute(WS, { name: 'cluster-busy', computeType: 'AmlCompute', provisioningState: 'Updating' });
     await expect(ml.setComputeIdentity(cid('cluster-busy'), { type: 'SystemAssigned' })).rejects.toMatchObject({ statusCode: 409 });
+  });
+});
+
+/** Calls per operation made while `fn` ran (polls of the operation included). */
+async function callsDuring(fn: () => Promise<unknown>): Promise<Record<string, number>> {
+  const before = arm.ctx.record.countByOperation({ service: 'arm' });
+  await fn();
+  const after = arm.ctx.record.countByOperation({ service: 'arm' });
+  return Object.fromEntries(Object.entries(after).flatMap(([op, n]) => (n - (before[op] ?? 0) > 0 ? [[op, n - (before[op] ?? 0)]] : [])));
+}
+const POLLS = new Set(['arm.operations.get', 'arm.operations.result']);
+const withoutPolls = (calls: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(calls).filter(([op]) => !POLLS.has(op)));
+
+/** A cluster with settings the SDK's model knows and some it does not, created "in the portal". */
+function createRichCluster(name: string, extra: { provisioningState?: 'Updating' } = {}): string {
+  arm.control.createCompute(WS, {
+    ...richCluster(name),
+    properties: { ...richCluster(name).properties, futureSetting: { mode: 'strict', level: 3 } },
+    ...extra,
+  });
+  return cid(name);
+}
+
+describe('computes: the identity PUT after the plan’s read', () => {
+  it('fixes a cluster with its plan’s GET, one PUT and the operation’s final GET, keeping every setting, unknown ones included', async () => {
+    const id = createRichCluster('cluster-plan');
+    const before = settingsOf('cluster-plan');
+    const calls = await callsDuring(async () => {
+      const planned = await ml.getCompute(id);
+      expect(planned?.identity.type).toBe('None');
+      await ml.setComputeIdentity(id, { type: 'SystemAssigned' });
+    });
+    expect(withoutPolls(calls)).toEqual({ 'arm.computes.get': 2, 'arm.computes.put': 1 });
+    expect(calls['arm.operations.get']).toBeGreaterThan(0);
+    expect(arm.control.getCompute(id)?.identity?.type).toBe('SystemAssigned');
+    expect(settingsOf('cluster-plan')).toEqual(before);
+    expect((settingsOf('cluster-plan') as { properties: { properties: Record<string, unknown> } }).properties.properties.futureSetting).toEqual({ mode: 'strict', level: 3 });
+  });
+
+  it('sends nothing at all when the plan’s read already shows the identity, and reads again the next time', async () => {
+    const id = cid('cluster-sys');
+    await ml.getCompute(id);
+    expect(await callsDuring(() => ml.setComputeIdentity(id, { type: 'SystemAssigned' }))).toEqual({});
+    // A snapshot serves one write.
+    expect(await callsDuring(() => ml.setComputeIdentity(id, { type: 'SystemAssigned' }))).toEqual({ 'arm.computes.get': 1 });
+  });
+
+  it('reads again when the plan’s read is older than the window, so a change made since is kept', async () => {
+    let t = 1_000_000;
+    const timed = createMlResources(clients, { now: () => t });
+    const id = createRichCluster('cluster-late');
+    await timed.getCompute(id);
+    // Someone changes the cluster after the plan read it.
+    arm.control.updateCompute(id, { tags: { team: 'vision', changed: 'later' }, scaleSettings: { maxNodeCount: 9, minNodeCount: 0 } });
+    const changed = settingsOf('cluster-late');
+    t += DEFAULT_SNAPSHOT_TTL_MS + 1;
+    const calls = await callsDuring(() => timed.setComputeIdentity(id, { type: 'SystemAssigned' }));
+    expect(withoutPolls(calls)).toEqual({ 'arm.computes.get': 2, 'arm.computes.put': 1 });
+    expect(settingsOf('cluster-late')).toEqual(changed);
+    expect(arm.control.getCompute(id)?.tags).toEqual({ team: 'vision', changed: 'later' });
+  });
+
+  it('uses the plan’s read within the window (the clock says so, not luck)', async () => {
+    let t = 1_000_000;
+    const timed = createMlResources(clients, { now: () => t });
+    const id = createRichCluster('cluster-window');
+    await timed.getCompute(id);
+    t += DEFAULT_SNAPSHOT_TTL_MS - 1;
+    expect(withoutPolls(await callsDuring(() => timed.setComputeIdentity(id, { type: 'SystemAssigned' })))).toEqual({ 'arm.computes.get': 1, 'arm.computes.put': 1 });
+  });
+
+  it('reads again when the compute was not settled when the plan read it', async () => {
+    const id = createRichCluster('cluster-unsettled', { provisioningState: 'Updating' });
+    await ml.getCompute(id);
+    // The running operation ends and changed something.
+    arm.control.setComputeState(id, { provisioningState: 'Succeeded' });
+    arm.control.updateCompute(id, { tags: { team: 'vision', after: 'update' } });
+    const calls = await callsDuring(() => ml.setComputeIdentity(id, { type: 'SystemAssigned' }));
+    expect(withoutPolls(calls)).toEqual({ 'arm.computes.get': 2, 'arm.computes.put': 1 });
+    expect(arm.control.getCompute(id)?.tags).toEqual({ team: 'vision', after: 'update' });
+  });
+
+  it('reads again after its own write of the compute: the PUT keeps what that write changed', async () => {
+    const id = createRichCluster('cluster-scaled');
+    await ml.getCompute(id);
+    await ml.scaleToZero(id);
+    const calls = await callsDuring(() => ml.setComputeIdentity(id, { type: 'SystemAssigned' }));
+    expect(withoutPolls(calls)).toEqual({ 'arm.computes.get': 2, 'arm.computes.put': 1 });
+    // The plan's read still showed 1–3 nodes: a PUT of it would have undone the scale-down.
+    expect((settingsOf('cluster-scaled') as { properties: { properties: Record<string, unknown> } }).properties.properties.scaleSettings).toEqual({
+      maxNodeCount: 0,
+      minNodeCount: 0,
+      nodeIdleTimeBeforeScaleDown: 'PT300S',
+    });
+  });
+
+  it('does not use a read that was sent before its own write of the compute ended', async () => {
+    const id = createRichCluster('cluster-overlap');
+    // The plan's GET is slow; the adapter scales the cluster down meanwhile.
+    const slow = arm.ctx.faults.add({ service: 'arm', operation: 'arm.computes.get', delayMs: 200, times: 1 });
+    const planned = ml.getCompute(id);
+    const deadline = Date.now() + 5000;
+    while (arm.ctx.faults.fired(slow) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await ml.scaleToZero(id);
+    await planned;
+    const calls = await callsDuring(() => ml.setComputeIdentity(id, { type: 'SystemAssigned' }));
+    expect(withoutPolls(calls)).toEqual({ 'arm.computes.get': 2, 'arm.computes.put': 1 });
+    expect((settingsOf('cluster-overlap') as { properties: { properties: { scaleSettings: unknown } } }).properties.properties.scaleSettings).toMatchObject({ maxNodeCount: 0 });
+  });
+
+  it('with no window, always reads first', async () => {
+    const id = createRichCluster('cluster-nowindow');
+    await rereading.getCompute(id);
+    expect(withoutPolls(await callsDuring(() => rereading.setComputeIdentity(id, { type: 'SystemAssigned' })))).toEqual({ 'arm.computes.get': 2, 'arm.computes.put': 1 });
+  });
+
+  it('fails (to be retried) when the operation’s final GET does not show the identity', async () => {
+    const id = createRichCluster('cluster-reverted');
+    await ml.getCompute(id);
+    // The final GET waits; meanwhile someone takes the identity away again.
+    const slow = arm.ctx.faults.add({ service: 'arm', operation: 'arm.computes.get', delayMs: 300, times: 1 });
+    const pending = ml.setComputeIdentity(id, { type: 'SystemAssigned' });
+    const outcome = pending.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    const deadline = Date.now() + 5000;
+    while (arm.ctx.faults.fired(slow) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    arm.control.updateCompute(id, { identity: null });
+    const err = await outcome;
+    expect(err).toBeInstanceOf(TransientError);
+    expect(err).toMatchObject({ code: 'IdentityNotApplied' });
+  });
+
+  it('notes its identity PUT as its own write, under the client request id ARM echoes in the write’s event', async () => {
+    const own = new OwnWriteLog();
+    const noting = createMlResources(clients, { ownWrites: own });
+    const id = createRichCluster('cluster-own');
+    const requestIdsOf = (): Array<string | undefined> =>
+      arm.events.published
+        .filter((e) => e.subject === id && e.eventType === 'Microsoft.Resources.ResourceWriteSuccess')
+        .map((e) => (e.data as { httpRequest?: { clientRequestId?: string } }).httpRequest?.clientRequestId);
+    const seen = requestIdsOf().length;
+    await noting.setComputeIdentity(id, { type: 'SystemAssigned' });
+    const [mine] = requestIdsOf().slice(seen);
+    expect(mine).toMatch(/^[0-9a-f-]{36}$/);
+    expect(own.isOwn(mine, id)).toBe(true);
+    expect(own.isOwn(mine, id.toUpperCase().replace('/COMPUTES/', '/computes/'))).toBe(true);
+    expect(own.isOwn(mine, cid('cluster-rich'))).toBe(false);
+    // Anyone else's update of the same compute carries another id.
+    arm.control.emitWriteEvent(id, { httpMethod: 'PUT' });
+    const [theirs] = requestIdsOf().slice(seen + 1);
+    expect(theirs).toMatch(/^[0-9a-f-]{36}$/);
+    expect(own.isOwn(theirs, id)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import { parseEventGridEvent } from '../../shared/events/eventgrid';
 import { classifyResourceId, handleResourceEvent, resourceEventToWork } from '../../shared/events/resource';
 import { createLogger, memorySink } from '../../shared/logging';
 import { parsePolicy } from '../../shared/policy';
+import { OwnWriteLog, ownMlWrites } from '../../shared/ports/ml';
 import type { WorkRequest } from '../../shared/work/item';
 
 const SUB = '00000000-0000-0000-0000-000000000001';
@@ -110,6 +111,83 @@ describe('resourceEventToWork', () => {
         if (r.kind === 'work') for (const i of r.items) expect(i.target.startsWith(`/subscriptions/${SUB}/`)).toBe(true);
       }),
     );
+  });
+});
+
+describe('events of Warden’s own writes', () => {
+  const REQ = '0f8fad5b-d9cb-469f-a165-70867728950e';
+  const http = (clientRequestId: unknown) => ({ httpRequest: { clientRequestId, clientIpAddress: '10.0.0.1', method: 'PUT', url: `https://management.azure.com${CC}?api-version=2022-10-01` } });
+  const own = (): OwnWriteLog => {
+    const log = new OwnWriteLog();
+    log.record(REQ, CC);
+    return log;
+  };
+  const mapWith = (input: unknown, log: OwnWriteLog | undefined) => resourceEventToWork(parseEventGridEvent(input), policy, log);
+
+  it('ignores the write event that carries the client request id of Warden’s own write of that compute', () => {
+    expect(mapWith(egEvent(CC, undefined, http(REQ)), own())).toEqual({ kind: 'ignored', reason: "Warden's own write, verified by the reconcile that made it", resourceId: CC });
+    // ARM's casing of the id does not matter.
+    const odd = CC.replace('resourceGroups', 'resourcegroups').toUpperCase().replace('/SUBSCRIPTIONS/', '/subscriptions/');
+    expect(mapWith(egEvent(odd, undefined, http(REQ)), own()).kind).toBe('ignored');
+  });
+
+  it.each([
+    ['another request id (anyone else’s write)', CC, http('6d6f1a2e-0000-4000-8000-000000000001')],
+    ['no httpRequest (a create, or a portal write)', CC, {}],
+    ['a malformed httpRequest', CC, { httpRequest: 'PUT /computes/cc1' }],
+    ['a non-string request id', CC, http(42)],
+    ['Warden’s request id on another compute', `${WS}/computes/cc2`, http(REQ)],
+  ])('reconciles the event with %s', (_name, subject, data) => {
+    expect(mapWith(egEvent(subject, undefined, data), own())).toMatchObject({ kind: 'work', resourceId: subject, items: [{ capability: 'compute', target: subject }] });
+  });
+
+  it('recognises nothing without a log, and a delete is never taken for a write', () => {
+    expect(mapWith(egEvent(CC, undefined, http(REQ)), undefined).kind).toBe('work');
+    const log = own();
+    log.record(REQ, `${WS}/datastores/keyed`);
+    expect(mapWith(egEvent(`${WS}/datastores/keyed`, 'Microsoft.Resources.ResourceDeleteSuccess', http(REQ)), log).kind).toBe('work');
+  });
+
+  it('never skips an event whose request id Warden did not send (property)', () => {
+    const log = own();
+    const seg = fc.stringMatching(/^[A-Za-z0-9-]{1,12}$/);
+    fc.assert(
+      fc.property(fc.uuid(), seg, fc.constantFrom('Microsoft.Resources.ResourceWriteSuccess', 'Microsoft.Resources.ResourceDeleteSuccess'), (id, name, type) => {
+        fc.pre(id !== REQ);
+        const subject = `${WS}/computes/${name}`;
+        const withLog = mapWith(egEvent(subject, type, http(id)), log);
+        expect(withLog).toEqual(mapWith(egEvent(subject, type, http(id)), undefined));
+      }),
+    );
+  });
+
+  it('forgets a write after its time, and the oldest first when full', () => {
+    let t = 0;
+    const log = new OwnWriteLog({ ttlMs: 1000, max: 2, now: () => t });
+    log.record('a', CC);
+    t = 1000;
+    expect(log.isOwn('a', CC)).toBe(true);
+    t = 1001;
+    expect(log.isOwn('a', CC)).toBe(false);
+    log.record('b', CC);
+    log.record('c', CC);
+    log.record('d', CC);
+    expect(['b', 'c', 'd'].map((id) => log.isOwn(id, CC))).toEqual([false, true, true]);
+    expect(log.isOwn(undefined, CC)).toBe(false);
+  });
+
+  it('handleResourceEvent consults the process-wide log the ML adapter records into, and queues nothing for it', async () => {
+    const sink = memorySink();
+    const queued: WorkRequest[][] = [];
+    const id = `${WS}/computes/cc-own-${Date.now()}`;
+    ownMlWrites.record(REQ, id);
+    const r = await handleResourceEvent(egEvent(id, undefined, http(REQ)), { policy, logger: createLogger(sink), enqueue: async (items) => void queued.push(items) });
+    expect(r.kind).toBe('ignored');
+    expect(queued).toEqual([]);
+    expect(sink.text()).toContain("Ignored resource event: Warden's own write");
+    // An injected log replaces it.
+    await handleResourceEvent(egEvent(id, undefined, http(REQ)), { policy, logger: createLogger(sink), enqueue: async (items) => void queued.push(items), ownWrites: new OwnWriteLog() });
+    expect(queued).toHaveLength(1);
   });
 });
 

@@ -12,6 +12,17 @@
  * scale settings). The PUT body is the service's own JSON of the compute, not the SDK's model of it:
  * the SDK's serializer drops every property its 2022-10-01 model does not know, and "never lose a
  * setting" is the point of this adapter (see {@link fullPutBody}).
+ *
+ * The GET before the PUT is usually the one the capability's plan has just made: `getCompute` keeps the
+ * service's JSON of what it read, and `setComputeIdentity` uses it instead of reading again when it is
+ * younger than {@link MlAdapterOptions.snapshotTtlMs} and the compute was settled (`Succeeded`,
+ * `Failed`, `Canceled`) — a compute mid-operation may change under it. A snapshot serves one write and
+ * any write through this adapter drops it. ML computes have no ETag to make the PUT conditional, so the
+ * window stays short: in a reconcile the plan's GET and the apply's PUT are only the limiter's wait apart.
+ *
+ * The identity PUT sends a client request id of its own and notes it in the {@link OwnWriteLog}, so the
+ * resource event ARM publishes for it can be recognised (`events/resource.ts`). It resolves only once the
+ * operation's final GET shows the identity, which is what makes skipping that event safe.
  */
 import type {
   AzureMachineLearningWorkspaces,
@@ -24,7 +35,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AzureClients } from '../../azure/clients';
 import type { Limiter } from '../../concurrency';
-import { InputError, statusOf, TerminalError } from '../../errors';
+import { InputError, statusOf, TerminalError, TransientError } from '../../errors';
 import {
   parseMlResourceId,
   type Compute,
@@ -33,15 +44,33 @@ import {
   type DesiredIdentity,
   type IdentityType,
   type MlResources,
+  type OwnWriteLog,
   type Workspace,
+  ownMlWrites,
 } from '../ml';
 
 /** api-version for container registries (GA, has `properties.adminUserEnabled`). */
 export const REGISTRY_API_VERSION = '2023-07-01';
 
+/** How long the JSON of a compute read by `getCompute` may stand in for a fresh read before the identity PUT. */
+export const DEFAULT_SNAPSHOT_TTL_MS = 30_000;
+/** Computes whose JSON is kept at most (a sweep plans many computes; only a few are then written). */
+export const MAX_SNAPSHOTS = 256;
+/** Computes whose last write time is kept at most (a few dozen bytes each). */
+const MAX_WRITE_TIMES = 4096;
+
+/** `provisioningState`s in which no operation is running on a compute. */
+const SETTLED = new Set(['succeeded', 'failed', 'canceled']);
+
 export interface MlAdapterOptions {
   /** Bounds requests in flight; none = unbounded. */
   limiter?: Limiter;
+  /** See {@link DEFAULT_SNAPSHOT_TTL_MS}; 0 = `setComputeIdentity` always reads the compute first. */
+  snapshotTtlMs?: number;
+  /** Where this adapter notes its own writes; default the process-wide {@link ownMlWrites}. */
+  ownWrites?: OwnWriteLog;
+  /** Time source of the snapshot window (tests). */
+  now?: () => number;
 }
 
 const innerSchema = z
@@ -202,6 +231,12 @@ function hasIdentity(current: ComputeIdentity, d: DesiredIdentity): boolean {
   return current.type === 'UserAssigned' && current.userAssignedIdentities.length === 1 && current.userAssignedIdentities[0]?.toLowerCase() === d.id.toLowerCase();
 }
 
+/** A compute as the SDK models it, and as the service sent it. */
+interface ComputeRead {
+  resource: ComputeResource;
+  raw: unknown;
+}
+
 interface ComputeRef {
   subscriptionId: string;
   resourceGroup: string;
@@ -213,6 +248,11 @@ function computeRef(id: string): ComputeRef {
   const p = parseMlResourceId(id);
   if (!p?.compute) throw new InputError('InvalidComputeId', `Not a compute resource id: ${id}`);
   return { subscriptionId: p.subscriptionId, resourceGroup: p.resourceGroup, workspace: p.workspace, compute: p.compute };
+}
+
+/** The compute's canonical id, lower-cased: the key of what the adapter remembers about it. */
+function computeKey(ref: ComputeRef): string {
+  return `/subscriptions/${ref.subscriptionId}/resourceGroups/${ref.resourceGroup}/providers/Microsoft.MachineLearningServices/workspaces/${ref.workspace}/computes/${ref.compute}`.toLowerCase();
 }
 
 function workspaceRef(id: string): { subscriptionId: string; resourceGroup: string; workspace: string } {
@@ -241,7 +281,7 @@ export function createMlResources(clients: AzureClients, options: MlAdapterOptio
   };
 
   /** The compute as the SDK models it, and as the service sent it. */
-  const readComputeRaw = async (ref: ComputeRef): Promise<{ resource: ComputeResource; raw: unknown } | undefined> => {
+  const readComputeRaw = async (ref: ComputeRef): Promise<ComputeRead | undefined> => {
     const c = await client(ref.subscriptionId);
     let raw: unknown;
     try {
@@ -258,6 +298,64 @@ export function createMlResources(clients: AzureClients, options: MlAdapterOptio
       if (isNotFound(err)) return undefined;
       throw err;
     }
+  };
+
+  const ttlMs = options.snapshotTtlMs ?? DEFAULT_SNAPSHOT_TTL_MS;
+  const now = options.now ?? Date.now;
+  const ownWrites = options.ownWrites ?? ownMlWrites;
+  /** By compute: its JSON as `getCompute` read it, and when that GET was sent. */
+  const snapshots = new Map<string, { read: ComputeRead; sentAt: number }>();
+  /** By compute: when a write of it through this adapter last started or ended (kept as long as a snapshot may live). */
+  const writes = new Map<string, number>();
+  const fresh = (at: number, t: number): boolean => t - at >= 0 && t - at <= ttlMs;
+
+  /** Keeps an entry last in a map whose insertion order is age order, dropping from the front what expired or does not fit. */
+  const remember = <V>(map: Map<string, V>, max: number, key: string, value: V, at: (v: V) => number): void => {
+    const t = now();
+    map.delete(key);
+    map.set(key, value);
+    for (const [k, v] of map) {
+      if (map.size <= max && fresh(at(v), t)) break;
+      map.delete(k);
+    }
+  };
+
+  /** A write of the compute starts or ends: no snapshot read before may stand in for a read any more. */
+  const writing = (key: string): void => {
+    snapshots.delete(key);
+    if (ttlMs > 0) remember(writes, MAX_WRITE_TIMES, key, now(), (at) => at);
+  };
+
+  /** Runs a write of the compute; a GET answered while it ran may show the compute before it. */
+  const write = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    writing(key);
+    try {
+      return await fn();
+    } finally {
+      writing(key);
+    }
+  };
+
+  /**
+   * The compute as `getCompute` read it moments ago, if that may stand in for a fresh read: read within
+   * the window, settled, and not written by this adapter since. Used once.
+   */
+  const takeSnapshot = (key: string): ComputeRead | undefined => {
+    const s = snapshots.get(key);
+    snapshots.delete(key);
+    if (!s || !fresh(s.sentAt, now())) return undefined;
+    const lastWrite = writes.get(key);
+    if (lastWrite !== undefined && lastWrite >= s.sentAt) return undefined;
+    const state = s.read.resource.properties?.provisioningState?.toLowerCase();
+    if (!state || !SETTLED.has(state) || plainObject(s.read.raw) === undefined) return undefined;
+    return s.read;
+  };
+
+  /** A client request id for a write of the compute, noted as this process's own. */
+  const ownRequestId = (key: string): string => {
+    const requestId = randomUUID();
+    ownWrites.record(requestId, key);
+    return requestId;
   };
 
   return {
@@ -307,13 +405,22 @@ export function createMlResources(clients: AzureClients, options: MlAdapterOptio
     },
 
     async getCompute(id) {
-      const r = await readCompute(computeRef(id));
-      return r ? toCompute(r) : undefined;
+      const ref = computeRef(id);
+      const key = computeKey(ref);
+      const sentAt = now();
+      const r = await readComputeRaw(ref);
+      if (!r) {
+        snapshots.delete(key);
+        return undefined;
+      }
+      if (ttlMs > 0) remember(snapshots, MAX_SNAPSHOTS, key, { read: r, sentAt }, (v) => v.sentAt);
+      return toCompute(r.resource);
     },
 
     async setComputeIdentity(id, identity) {
       const ref = computeRef(id);
-      const current = await readComputeRaw(ref);
+      const key = computeKey(ref);
+      const current = takeSnapshot(key) ?? (await readComputeRaw(ref));
       if (!current) throw new TerminalError('ComputeNotFound', `Compute ${id} does not exist.`);
       const type = current.resource.properties?.computeType;
       if (type !== 'AmlCompute') {
@@ -323,56 +430,68 @@ export function createMlResources(clients: AzureClients, options: MlAdapterOptio
       if (hasIdentity(toIdentity(current.resource.identity), identity)) return;
       const c = await client(ref.subscriptionId);
       ensureFullPutPolicy(c);
-      const requestId = randomUUID();
+      const requestId = ownRequestId(key);
       fullPutBodies.set(requestId, JSON.stringify(fullPutBody(current.raw, identity)));
-      try {
-        const poller = await limit(() =>
-          c.computeOperations.beginCreateOrUpdate(ref.resourceGroup, ref.workspace, ref.compute, { ...current.resource, identity: toWireIdentity(identity) }, {
-            ...lro(),
-            requestOptions: { customHeaders: { 'x-ms-client-request-id': requestId } },
-          }),
-        );
-        await poller.pollUntilDone();
-      } finally {
-        fullPutBodies.delete(requestId);
+      const result = await write(key, async () => {
+        try {
+          const poller = await limit(() =>
+            c.computeOperations.beginCreateOrUpdate(ref.resourceGroup, ref.workspace, ref.compute, { ...current.resource, identity: toWireIdentity(identity) }, {
+              ...lro(),
+              requestOptions: { customHeaders: { 'x-ms-client-request-id': requestId } },
+            }),
+          );
+          return await poller.pollUntilDone();
+        } finally {
+          fullPutBodies.delete(requestId);
+        }
+      });
+      // The operation's final GET: the write is done only when the compute shows it (a retry re-plans otherwise).
+      if (!hasIdentity(toIdentity(result.identity), identity)) {
+        throw new TransientError('IdentityNotApplied', `Compute ${id} does not show the ${identity.type} identity after its update succeeded.`);
       }
     },
 
     async scaleToZero(id) {
       const ref = computeRef(id);
-      const current = await readCompute(ref);
-      if (!current) throw new TerminalError('ComputeNotFound', `Compute ${id} does not exist.`);
-      // The idle time is sent back as it was, so only the node counts change whatever PATCH semantics the service applies.
-      const idle = toCompute(current).scaleSettings?.nodeIdleTimeBeforeScaleDown;
-      const c = await client(ref.subscriptionId);
-      const poller = await limit(() =>
-        c.computeOperations.beginUpdate(
-          ref.resourceGroup,
-          ref.workspace,
-          ref.compute,
-          { properties: { scaleSettings: { maxNodeCount: 0, minNodeCount: 0, ...(idle ? { nodeIdleTimeBeforeScaleDown: idle } : {}) } } },
-          lro(),
-        ),
-      );
-      await poller.pollUntilDone();
+      await write(computeKey(ref), async () => {
+        const current = await readCompute(ref);
+        if (!current) throw new TerminalError('ComputeNotFound', `Compute ${id} does not exist.`);
+        // The idle time is sent back as it was, so only the node counts change whatever PATCH semantics the service applies.
+        const idle = toCompute(current).scaleSettings?.nodeIdleTimeBeforeScaleDown;
+        const c = await client(ref.subscriptionId);
+        const poller = await limit(() =>
+          c.computeOperations.beginUpdate(
+            ref.resourceGroup,
+            ref.workspace,
+            ref.compute,
+            { properties: { scaleSettings: { maxNodeCount: 0, minNodeCount: 0, ...(idle ? { nodeIdleTimeBeforeScaleDown: idle } : {}) } } },
+            lro(),
+          ),
+        );
+        await poller.pollUntilDone();
+      });
     },
 
     async stopCompute(id) {
       const ref = computeRef(id);
-      const c = await client(ref.subscriptionId);
-      const poller = await limit(() => c.computeOperations.beginStop(ref.resourceGroup, ref.workspace, ref.compute, lro()));
-      await poller.pollUntilDone();
+      await write(computeKey(ref), async () => {
+        const c = await client(ref.subscriptionId);
+        const poller = await limit(() => c.computeOperations.beginStop(ref.resourceGroup, ref.workspace, ref.compute, lro()));
+        await poller.pollUntilDone();
+      });
     },
 
     async deleteCompute(id) {
       const ref = computeRef(id);
-      const c = await client(ref.subscriptionId);
-      try {
-        const poller = await limit(() => c.computeOperations.beginDelete(ref.resourceGroup, ref.workspace, ref.compute, 'Delete', lro()));
-        await poller.pollUntilDone();
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      await write(computeKey(ref), async () => {
+        const c = await client(ref.subscriptionId);
+        try {
+          const poller = await limit(() => c.computeOperations.beginDelete(ref.resourceGroup, ref.workspace, ref.compute, 'Delete', lro()));
+          await poller.pollUntilDone();
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      });
     },
 
     async listDatastores(workspaceId) {
