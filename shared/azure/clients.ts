@@ -8,7 +8,7 @@ import type { AuthorizationManagementClient } from '@azure/arm-authorization';
 import type { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
 import type { EventGridPublisherClient } from '@azure/eventgrid';
 import type { SecretClient } from '@azure/keyvault-secrets';
-import type { Client as GraphClient } from '@microsoft/microsoft-graph-client';
+import type { Client as GraphClient, Context as GraphContext, Middleware as GraphMiddleware } from '@microsoft/microsoft-graph-client';
 import type { QueueClient } from '@azure/storage-queue';
 import type { TableClient } from '@azure/data-tables';
 import type { PipelineResponse } from '@azure/core-rest-pipeline';
@@ -88,22 +88,33 @@ export function createAzureClients(
   let graphP: Promise<GraphClient> | undefined;
   const graph = (): Promise<GraphClient> =>
     (graphP ??= (async () => {
-      const { Client } = await import('@microsoft/microsoft-graph-client');
+      const graphSdk = await import('@microsoft/microsoft-graph-client');
       const cred = await credential();
       const root = settings.endpoints.graph;
       const host = new URL(root).hostname.toLowerCase();
       const scope = `${PUBLIC_GRAPH_HOSTS.has(host) ? root : 'https://graph.microsoft.com'}/.default`;
-      return Client.initWithMiddleware({
+      const authProvider = {
+        getAccessToken: async () => {
+          const t = await cred.getToken(scope);
+          if (!t) throw new Error('No token for Microsoft Graph');
+          return t.token;
+        },
+      };
+      // The SDK's default chain, with its RetryHandler (429/503/504) tuned like the other clients and,
+      // outside it, a retry of 500/502 and dropped connections for requests that are safe to repeat.
+      const middleware: GraphMiddleware[] = [
+        new graphSdk.AuthenticationHandler(authProvider),
+        new GraphServerErrorRetry(retry),
+        new graphSdk.RetryHandler(new graphSdk.RetryHandlerOptions(retry.retryDelayInMs / 1000, Math.min(retry.maxRetries, 10))),
+        new graphSdk.RedirectHandler(new graphSdk.RedirectHandlerOptions()),
+        new graphSdk.TelemetryHandler(),
+        new graphSdk.HTTPMessageHandler(),
+      ];
+      return graphSdk.Client.initWithMiddleware({
         baseUrl: `${root}/`,
         defaultVersion: 'v1.0',
         ...(PUBLIC_GRAPH_HOSTS.has(host) ? {} : { customHosts: new Set([host]) }),
-        authProvider: {
-          getAccessToken: async () => {
-            const t = await cred.getToken(scope);
-            if (!t) throw new Error('No token for Microsoft Graph');
-            return t.token;
-          },
-        },
+        middleware,
       });
     })());
 
@@ -176,6 +187,98 @@ export function createAzureClients(
     queue,
     table,
   };
+}
+
+/** Graph answers the SDK's RetryHandler does not retry (it knows only 429/503/504) but that are worth another try. */
+const GRAPH_RETRY_STATUSES = new Set([500, 502]);
+/** A Retry-After longer than this is left to the caller's own retry (the work queue) instead of a function waiting it out. */
+const GRAPH_MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * Whether repeating a Graph request cannot do anything twice: reads, and the PATCH (renew) and DELETE
+ * of a change-notification subscription. Never a POST: `addPassword` would mint a second secret,
+ * `sendMail` send twice, and a `$batch` may carry writes.
+ */
+export function isIdempotentGraphRequest(method: string | undefined, url: string): boolean {
+  const m = (method ?? 'GET').toUpperCase();
+  if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return true;
+  if (m !== 'PATCH' && m !== 'DELETE') return false;
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    return false;
+  }
+  return /^\/(?:v1\.0|beta)\/subscriptions\/[^/]+\/?$/i.test(path.replace(/\/{2,}/g, '/'));
+}
+
+/** Milliseconds a response asks to wait (`retry-after-ms`, `x-ms-retry-after-ms`, `Retry-After` in seconds or as a date). */
+function retryAfterMs(headers: Headers, now: number): number | undefined {
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const v = headers.get(name);
+    if (v !== null && v.trim() !== '' && Number.isFinite(Number(v))) return Math.max(0, Number(v));
+  }
+  const v = headers.get('retry-after');
+  if (v === null || v.trim() === '') return undefined;
+  if (Number.isFinite(Number(v))) return Math.max(0, Number(v) * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Graph middleware: retries a 500 or 502, or a connection that closed without an answer, for an
+ * idempotent request ({@link isIdempotentGraphRequest}), honouring `Retry-After`, else backing off
+ * exponentially with jitter. A one-off Graph hiccup thus no longer fails a whole sweep. Other requests
+ * get the error as before; the work queue retries them after the capability has re-read the state.
+ */
+export class GraphServerErrorRetry implements GraphMiddleware {
+  private next: GraphMiddleware | undefined;
+
+  constructor(private readonly tuning: RetryTuning) {}
+
+  setNext(next: GraphMiddleware): void {
+    this.next = next;
+  }
+
+  async execute(context: GraphContext): Promise<void> {
+    const next = this.next;
+    if (!next) throw new Error('GraphServerErrorRetry must not be the last middleware');
+    const { method, url } = requestLine(context);
+    const idempotent = isIdempotentGraphRequest(method, url);
+    const backoff = (attempt: number): number => {
+      const cap = Math.min(this.tuning.maxRetryDelayInMs, this.tuning.retryDelayInMs * 2 ** attempt);
+      return cap / 2 + Math.random() * (cap / 2);
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await next.execute(context);
+      } catch (err) {
+        if (!idempotent || context.options?.signal?.aborted === true || attempt >= this.tuning.maxRetries) throw err;
+        await sleepMs(backoff(attempt));
+        continue;
+      }
+      const response = context.response;
+      if (!idempotent || !response || !GRAPH_RETRY_STATUSES.has(response.status) || attempt >= this.tuning.maxRetries) return;
+      const asked = retryAfterMs(response.headers, Date.now());
+      if (asked !== undefined && asked > GRAPH_MAX_RETRY_AFTER_MS) return;
+      // The answer is not used: free its connection.
+      await response.body?.cancel().catch(() => undefined);
+      await sleepMs(asked ?? backoff(attempt));
+    }
+  }
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Method and URL of a Graph middleware request (the SDK passes the URL as a string and the method in the options). */
+function requestLine(context: GraphContext): { method: string | undefined; url: string } {
+  const request: unknown = context.request;
+  const fromOptions = context.options?.method;
+  if (typeof request === 'string') return { method: fromOptions, url: request };
+  const r = request as { url?: unknown; method?: unknown };
+  return { method: fromOptions ?? (typeof r.method === 'string' ? r.method : undefined), url: typeof r.url === 'string' ? r.url : '' };
 }
 
 /** Azurite's well-known development endpoints for `UseDevelopmentStorage=true`. */

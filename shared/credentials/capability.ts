@@ -18,6 +18,7 @@ import { type Clock, DAY_MS } from '../clock';
 import { classifyError, codeOf, InputError, messageOf, statusOf, TerminalError, ThrottledError, TransientError } from '../errors';
 import type { Logger } from '../logging';
 import type { Policy } from '../policy';
+import type { WorkRequest } from '../work/item';
 import type { AppRegistration, Applications, NewPassword } from '../ports/applications';
 import { latestVersion, type SecretVersion, type Secrets } from '../ports/secrets';
 import { ConcurrencyError, type StateStore } from '../ports/state';
@@ -43,8 +44,13 @@ import { needsAttention, planCredentials, type RemovePasswordData, type RotateSe
 export const INVENTORY_FRESH_MS = 10 * 60 * 1000;
 /** Owners' addresses are cached this long. */
 export const OWNERS_TTL_MS = 24 * 3600 * 1000;
-/** A rotation holds the app's lease at most this long (a crashed holder's lease expires). */
-const LEASE_MS = 5 * 60 * 1000;
+/**
+ * A rotation holds the app's lease this long past its last renewal; the holder renews it every third of
+ * that while it runs, so a slow rotation keeps it and a crashed holder's lease expires soon.
+ */
+export const ROTATION_LEASE_MS = 15 * 1000;
+/** The follow-up of a run that found the lease held comes this long after the lease would expire. */
+const LEASE_FOLLOW_UP_MARGIN_MS = 1000;
 /** Key Vault writes of one new secret (each already retried by the SDK). */
 const STORE_ATTEMPTS = 2;
 const COMPENSATE_ATTEMPTS = 3;
@@ -60,7 +66,14 @@ export interface CredentialsCapabilityDeps {
   logger: Logger;
   state: StateStore;
   ports: CredentialsPorts;
+  /** Queues work (delayed with `delayMs`): the re-check of an app whose rotation another run holds. */
+  enqueue: (items: WorkRequest[], options?: { delayMs?: number }) => Promise<void>;
+  /** {@link ROTATION_LEASE_MS} unless a test shortens it. */
+  rotationLeaseMs?: number;
 }
+
+/** The rotation lease of one app: ours (release it when done), or held by another run until `until`. */
+type Lease = { held: false; release: () => Promise<void> } | { held: true; until: Date };
 
 export interface CredentialsCapability extends Capability {
   /** The delta-fed inventory (the sweep's `listTargets` syncs it). */
@@ -91,6 +104,7 @@ const leaseSchema = z.object({ owner: z.string(), until: z.string() });
 
 export function createCredentialsCapability(deps: CredentialsCapabilityDeps): CredentialsCapability {
   const { policy, clock, logger, state } = deps;
+  const leaseMs = deps.rotationLeaseMs ?? ROTATION_LEASE_MS;
   const { applications, secrets } = deps.ports;
   const cp = policy.credentials;
   const inventory = new CredentialInventory({ state, applications, clock, logger });
@@ -136,26 +150,56 @@ export function createCredentialsCapability(deps: CredentialsCapabilityDeps): Cr
     }
   }
 
-  async function acquireLease(appId: string): Promise<() => Promise<void>> {
+  /**
+   * Takes the app's rotation lease, or says until when another run holds it. While ours, it is renewed
+   * so it never runs out under a rotation that is still going; a crashed holder's lease ends within
+   * `leaseMs` of its last renewal.
+   */
+  async function acquireLease(appId: string): Promise<Lease> {
     const owner = randomUUID();
-    const value = { owner, until: new Date(clock.now().getTime() + LEASE_MS).toISOString() };
+    const leaseValue = () => ({ owner, until: new Date(clock.now().getTime() + leaseMs).toISOString() });
+    /** The lease another run holds now, if any (an unreadable or expired one is nobody's). */
+    const heldBy = (row: { value: unknown } | undefined): Lease | undefined => {
+      const parsed = row ? leaseSchema.safeParse(row.value) : undefined;
+      const until = parsed?.success ? Date.parse(parsed.data.until) : NaN;
+      return until > clock.now().getTime() ? { held: true, until: new Date(until) } : undefined;
+    };
     try {
-      await state.put(PARTITIONS.locks, appId, value, { create: true });
+      await state.put(PARTITIONS.locks, appId, leaseValue(), { create: true });
     } catch (err) {
       if (!(err instanceof ConcurrencyError)) throw err;
-      const held = await state.get<unknown>(PARTITIONS.locks, appId);
-      const parsed = held ? leaseSchema.safeParse(held.value) : undefined;
-      if (held && parsed?.success && Date.parse(parsed.data.until) > clock.now().getTime()) {
-        throw new TransientError('RotationInProgress', `Another rotation of app ${appId} is in progress`);
-      }
+      const row = await state.get<unknown>(PARTITIONS.locks, appId);
+      const other = heldBy(row);
+      if (other) return other;
       try {
-        await state.put(PARTITIONS.locks, appId, value, held ? { etag: held.etag } : { create: true });
+        await state.put(PARTITIONS.locks, appId, leaseValue(), row ? { etag: row.etag } : { create: true });
       } catch (again) {
-        if (again instanceof ConcurrencyError) throw new TransientError('RotationInProgress', `Another rotation of app ${appId} is in progress`);
-        throw again;
+        if (!(again instanceof ConcurrencyError)) throw again;
+        // Someone else took the expired lease over first.
+        const taken = heldBy(await state.get<unknown>(PARTITIONS.locks, appId));
+        if (taken) return taken;
+        throw new TransientError('RotationLeaseContention', `The rotation lease of app ${appId} changed hands while taking it`);
       }
     }
-    return async () => {
+
+    let renewing: Promise<void> = Promise.resolve();
+    const renew = async (): Promise<void> => {
+      const held = await state.get<unknown>(PARTITIONS.locks, appId);
+      const parsed = held ? leaseSchema.safeParse(held.value) : undefined;
+      if (!held || !parsed?.success || parsed.data.owner !== owner) {
+        logger.warn('The rotation lease was lost while rotating', { appId });
+        return;
+      }
+      await state.put(PARTITIONS.locks, appId, leaseValue(), { etag: held.etag });
+    };
+    const timer = setInterval(() => {
+      renewing = renewing.then(renew).catch((err: unknown) => logger.warn('Could not renew the rotation lease', { appId, error: err }));
+    }, Math.max(10, Math.floor(leaseMs / 3)));
+    timer.unref();
+
+    const release = async (): Promise<void> => {
+      clearInterval(timer);
+      await renewing;
       try {
         const held = await state.get<unknown>(PARTITIONS.locks, appId);
         const parsed = held ? leaseSchema.safeParse(held.value) : undefined;
@@ -164,6 +208,27 @@ export function createCredentialsCapability(deps: CredentialsCapabilityDeps): Cr
         logger.warn('Could not release the rotation lease (it expires by itself)', { appId, error: err });
       }
     };
+    return { held: false, release };
+  }
+
+  /**
+   * Another run holds the app's rotation lease: this run does not wait for it and does not fail. It
+   * queues a re-check of the app for when the lease ends, so a holder that finishes leaves nothing to do
+   * and a holder that crashed has its rotation picked up then. Only if that cannot be queued does the
+   * change fail (transiently), so the work item is retried and nothing is lost.
+   */
+  async function deferToLeaseHolder(change: Change, appId: string, until: Date): Promise<ChangeOutcome> {
+    const delayMs = Math.max(0, until.getTime() - clock.now().getTime()) + LEASE_FOLLOW_UP_MARGIN_MS;
+    try {
+      await deps.enqueue(
+        [{ capability: 'credentials', target: appId, reason: `re-check after another run's rotation of app ${appId}`, trigger: { kind: 'followup', id: change.id } }],
+        { delayMs },
+      );
+    } catch (err) {
+      throw new TransientError('RotationInProgress', `Another rotation of app ${appId} is in progress and no re-check could be queued: ${messageOf(err)}`);
+    }
+    logger.info(`Another run is rotating app ${appId}; re-checking it when its lease ends`, { appId, leaseUntil: until.toISOString(), delayMs });
+    return { change, outcome: 'skipped', result: 'rotationInProgress' };
   }
 
   /** A Key Vault failure as an error that carries no request (the SDK's error holds the request body: the secret). */
@@ -222,7 +287,8 @@ export function createCredentialsCapability(deps: CredentialsCapabilityDeps): Cr
 
   async function rotate(change: Change): Promise<ChangeOutcome> {
     const data: RotateSecretData = rotateDataSchema.parse(change.data);
-    const release = await acquireLease(data.appId);
+    const lease = await acquireLease(data.appId);
+    if (lease.held) return deferToLeaseHolder(change, data.appId, lease.until);
     try {
       const start = clock.now();
       const endDateTime = new Date(start.getTime() + cp.lifetimeDays * DAY_MS);
@@ -277,7 +343,7 @@ export function createCredentialsCapability(deps: CredentialsCapabilityDeps): Cr
         findings: [rotatedFinding({ data, newKeyId: created.keyId, endDateTime: created.endDateTime, version: stored.version, removeAfter })],
       };
     } finally {
-      await release();
+      await lease.release();
     }
   }
 

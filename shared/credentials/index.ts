@@ -28,7 +28,7 @@ export { FINDING as CREDENTIAL_FINDINGS } from './plan';
 export interface CredentialsModuleDeps extends CoreDeps {
   state: StateStore;
   alerter: Alerter;
-  enqueue: (items: WorkRequest[]) => Promise<void>;
+  enqueue: (items: WorkRequest[], options?: { delayMs?: number }) => Promise<void>;
 }
 
 export interface CredentialsModule {
@@ -49,7 +49,7 @@ export function createCredentialsModule(deps: CredentialsModuleDeps, ports: Part
     secrets: ports.secrets ?? createKeyVaultSecrets(deps.clients, deps.limiter),
   };
   const logger = deps.logger.child({ capability: 'credentials' });
-  const capability = createCredentialsCapability({ policy: deps.policy, clock: deps.clock, logger, state: deps.state, ports: resolved });
+  const capability = createCredentialsCapability({ policy: deps.policy, clock: deps.clock, logger, state: deps.state, ports: resolved, enqueue: deps.enqueue });
   return {
     capability,
     handleKeyVaultEvent: (event, options = {}) =>

@@ -21,6 +21,7 @@ import { MemoryAuditLog } from '../../shared/ports/audit';
 import type { SecretVersion, Secrets } from '../../shared/ports/secrets';
 import { MemoryStateStore } from '../../shared/ports/state';
 import { reconcile } from '../../shared/reconcile';
+import type { WorkRequest } from '../../shared/work/item';
 
 const START = '2026-03-01T00:00:00Z';
 const VAULT = 'https://kv1.vault.azure.net';
@@ -42,6 +43,8 @@ class FakeTenant implements Applications {
   pageSize = 100;
   failRemove = 0;
   failAdd = 0;
+  /** When set, addPassword waits for it (a slow Graph answer). */
+  addGate: Promise<void> | undefined;
 
   constructor(private readonly clock: ManualClock) {}
 
@@ -97,6 +100,7 @@ class FakeTenant implements Applications {
   }
   async addPassword(id: string, p: { displayName: string; endDateTime: Date }): Promise<NewPassword> {
     this.requests.push('addPassword');
+    if (this.addGate) await this.addGate;
     if (this.failAdd > 0) {
       this.failAdd--;
       throw Object.assign(new Error('Insufficient privileges to complete the operation.'), { statusCode: 403, code: 'Authorization_RequestDenied' });
@@ -170,7 +174,7 @@ function policyWith(over: Partial<NonNullable<PolicyInput['credentials']>> = {},
   }).policy;
 }
 
-function setup(over: Partial<NonNullable<PolicyInput['credentials']>> = {}, mode: 'enforce' | 'report' = 'enforce') {
+function setup(over: Partial<NonNullable<PolicyInput['credentials']>> = {}, mode: 'enforce' | 'report' = 'enforce', options: { rotationLeaseMs?: number } = {}) {
   const clock = new ManualClock(START);
   const tenant = new FakeTenant(clock);
   const vault = new FakeVault(clock);
@@ -178,7 +182,14 @@ function setup(over: Partial<NonNullable<PolicyInput['credentials']>> = {}, mode
   const sink = memorySink();
   const logger = createLogger(sink, {}, () => clock.now());
   const policy = policyWith(over, mode);
-  const capability = createCredentialsCapability({ policy, clock, logger, state, ports: { applications: tenant, secrets: vault } });
+  /** What the capability queued, and whether queueing fails. */
+  const queued: Array<{ items: WorkRequest[]; delayMs: number | undefined }> = [];
+  const queue = { fail: false };
+  const enqueue = async (items: WorkRequest[], o: { delayMs?: number } = {}): Promise<void> => {
+    if (queue.fail) throw new Error('The queue is unavailable');
+    queued.push({ items, delayMs: o.delayMs });
+  };
+  const capability = createCredentialsCapability({ policy, clock, logger, state, ports: { applications: tenant, secrets: vault }, enqueue, ...options });
   const audit = new MemoryAuditLog();
   const alerter = new MemoryAlerter();
   const stub = (name: CapabilityName): Capability => ({
@@ -201,7 +212,7 @@ function setup(over: Partial<NonNullable<PolicyInput['credentials']>> = {}, mode
     for (const t of targets) reports.push(await run(t));
     return { targets, reports };
   };
-  return { clock, tenant, vault, state, sink, logger, policy, capability, audit, alerter, run, sweep };
+  return { clock, tenant, vault, state, sink, logger, policy, capability, audit, alerter, run, sweep, queued, queue };
 }
 
 function password(n: number, endInDays: number, clock: ManualClock, name = `secret ${n}`): AppCredential {
@@ -420,12 +431,74 @@ describe('credentials capability (in-memory ports)', () => {
     expect(h.vault.sets).toBe(1);
   });
 
-  it('refuses a rotation while another holds the lease', async () => {
+  it('leaves a rotation another run holds: the item completes, a re-check is queued for when the lease ends, and a crashed holder is picked up then', async () => {
+    const h = setup();
+    const app = seedRotated(h);
+    const until = new Date(h.clock.now().getTime() + 60_000);
+    // A holder that crashed: its lease is never renewed nor released.
+    await h.state.put(PARTITIONS.locks, ROTATED_APP, { owner: 'someone', until: until.toISOString() });
+    const report = await h.run(ROTATED_APP);
+    expect(report.outcomes.map((o) => [o.change.action, o.outcome, o.result])).toEqual([['rotateSecret', 'skipped', 'rotationInProgress']]);
+    // Not a failure: the work item is not retried on the queue's schedule (and never poisoned).
+    expect(report.retryable).toBe(false);
+    expect(h.alerter.sent.some((f) => f.type === 'Warden.Credentials.ChangeFailed')).toBe(false);
+    expect(h.tenant.requests).not.toContain('addPassword');
+    expect(h.queued).toHaveLength(1);
+    const followUp = h.queued[0];
+    expect(followUp?.items).toEqual([expect.objectContaining({ capability: 'credentials', target: ROTATED_APP, trigger: expect.objectContaining({ kind: 'followup' }) })]);
+    expect(followUp?.delayMs).toBeGreaterThanOrEqual(60_000);
+    expect(followUp?.delayMs).toBeLessThanOrEqual(65_000);
+
+    // The re-check, when the lease has run out: the rotation is done once.
+    h.clock.advance(followUp?.delayMs ?? 0);
+    const recheck = await h.run(ROTATED_APP);
+    expect(recheck.outcomes.map((o) => `${o.change.action}:${o.outcome}`)).toEqual(['rotateSecret:applied']);
+    expect(h.tenant.requests.filter((r) => r === 'addPassword')).toHaveLength(1);
+    expect(h.vault.sets).toBe(1);
+    expect(h.vault.latest('app-secret')?.tags.keyId).toBe(h.tenant.apps.get(app.id)?.reg.passwords.find((p) => p.displayName?.startsWith(WARDEN_MARK))?.keyId);
+    expect(await h.state.get(PARTITIONS.locks, ROTATED_APP)).toBeUndefined();
+  });
+
+  it('renews the lease while a slow rotation runs: a concurrent run defers to it and its re-check finds nothing to do', async () => {
+    const h = setup({}, 'enforce', { rotationLeaseMs: 90 });
+    seedRotated(h);
+    let open: () => void = () => undefined;
+    h.tenant.addGate = new Promise<void>((resolve) => (open = resolve));
+    const first = h.run(ROTATED_APP);
+    const deadline = Date.now() + 5000;
+    while (!h.tenant.requests.includes('addPassword') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const taken = (await h.state.get<{ until: string }>(PARTITIONS.locks, ROTATED_APP))?.value.until;
+    // Well past the lease as first taken; only renewals (every 30 ms) keep it.
+    h.clock.advance(500);
+    await new Promise((r) => setTimeout(r, 120));
+    const renewed = (await h.state.get<{ until: string }>(PARTITIONS.locks, ROTATED_APP))?.value.until;
+    expect(Date.parse(renewed ?? '')).toBeGreaterThan(h.clock.now().getTime());
+    expect(Date.parse(renewed ?? '')).toBeGreaterThan(Date.parse(taken ?? ''));
+
+    const second = await h.run(ROTATED_APP);
+    expect(second.outcomes.map((o) => `${o.change.action}:${o.outcome}`)).toEqual(['rotateSecret:skipped']);
+    expect(second.retryable).toBe(false);
+    expect(h.queued).toHaveLength(1);
+
+    open();
+    const done = await first;
+    expect(done.outcomes.map((o) => `${o.change.action}:${o.outcome}`)).toEqual(['rotateSecret:applied']);
+    expect(await h.state.get(PARTITIONS.locks, ROTATED_APP)).toBeUndefined();
+    h.clock.advance(h.queued[0]?.delayMs ?? 0);
+    const recheck = await h.run(ROTATED_APP);
+    expect(recheck.plan.changes).toEqual([]);
+    expect(h.tenant.requests.filter((r) => r === 'addPassword')).toHaveLength(1);
+    expect(h.vault.sets).toBe(1);
+  });
+
+  it('fails the rotation transiently when the re-check cannot be queued, so the work item is retried', async () => {
     const h = setup();
     seedRotated(h);
     await h.state.put(PARTITIONS.locks, ROTATED_APP, { owner: 'someone', until: new Date(h.clock.now().getTime() + 60_000).toISOString() });
+    h.queue.fail = true;
     const report = await h.run(ROTATED_APP);
     expect(report.outcomes[0]).toMatchObject({ outcome: 'failed', error: { code: 'RotationInProgress', retryable: true } });
+    expect(report.retryable).toBe(true);
     expect(h.tenant.requests).not.toContain('addPassword');
   });
 
