@@ -14,6 +14,7 @@ import { DedupingAlerter, type AlerterOptions } from './alerter';
 import { sinksFromPolicy, type AlertSink, type WebhookOptions } from './sinks';
 
 export { ALERT_STATE_PARTITION, DedupingAlerter, type AlertMark, type AlerterDeps, type AlerterOptions } from './alerter';
+export { ALERT_OUTBOX_PARTITION, AlertOutbox, backoffMs, decideEntry, OUTBOX_DEFAULTS, outboxKey, type OutboxDecision, type OutboxEntry, type OutboxPolicy } from './outbox';
 export { findingHash, findingKey, stableStringify } from './fingerprint';
 export {
   ALERT_SOURCE, alertTitle, toAdaptiveCardMessage, toCloudEvent, toMail, toSlackMessage,
