@@ -104,22 +104,38 @@ export class Invoker {
     });
     const started = Date.now();
     this.log.info(`Executing 'Functions.${name}' (Reason='${req.reason}', Id=${invocationId})`, ref);
+    const handler = req.fn.options.handler as (input: unknown, ctx: InvocationContext) => unknown;
+    const work = Promise.resolve().then(() => handler(req.input, context));
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     try {
-      const handler = req.fn.options.handler as (input: unknown, ctx: InvocationContext) => unknown;
-      const work = Promise.resolve().then(() => handler(req.input, context));
-      let timer: NodeJS.Timeout | undefined;
       const value = await (this.timeoutMs === undefined
         ? work
         : Promise.race([
             work,
             new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new TimeoutError(name, this.timeoutMs as number)), this.timeoutMs);
+              timer = setTimeout(() => {
+                timedOut = true;
+                reject(new TimeoutError(name, this.timeoutMs as number));
+              }, this.timeoutMs);
             }),
           ]).finally(() => clearTimeout(timer)));
       this.log.info(`Executed 'Functions.${name}' (Succeeded, Id=${invocationId}, Duration=${Date.now() - started}ms)`, ref);
       return { ok: true, value, invocationId };
     } catch (error) {
-      this.log.error(`Executed 'Functions.${name}' (Failed, Id=${invocationId}, Duration=${Date.now() - started}ms): ${formatArgs([error])}`, ref);
+      if (!timedOut) {
+        this.log.error(`Executed 'Functions.${name}' (Failed, Id=${invocationId}, Duration=${Date.now() - started}ms): ${formatArgs([error])}`, ref);
+        return { ok: false, error, invocationId };
+      }
+      // The real host restarts the worker after a timeout, which ends the invocation. In one process we
+      // cannot end it: it runs on, is tracked (drain waits for it) and logged as executed when it returns.
+      this.log.error(`${formatArgs([error])} (Id=${invocationId}); the trigger treats it as failed, and the handler runs on in this process until it returns`, ref);
+      const rest = work.then(
+        () => this.log.warn(`Executed 'Functions.${name}' (Failed, Id=${invocationId}, Duration=${Date.now() - started}ms): timed out, then returned`, ref),
+        (err: unknown) => this.log.error(`Executed 'Functions.${name}' (Failed, Id=${invocationId}, Duration=${Date.now() - started}ms): timed out, then ${formatArgs([err])}`, ref),
+      );
+      this.inflight.add(rest);
+      void rest.finally(() => this.inflight.delete(rest));
       return { ok: false, error, invocationId };
     }
   }

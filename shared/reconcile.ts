@@ -15,6 +15,42 @@ import type { StateStore } from './ports/state';
 /** Partition of the reconcile journal (what a run was about to apply), see {@link reconcile}. */
 export const JOURNAL_PARTITION = 'reconcile-journal';
 
+/**
+ * A table property holds 32K UTF-16 characters; a plan can be far larger (500 members × a binding).
+ * The entry is stored as JSON text in chunks (JSON escaping at most doubles a chunk), and the head
+ * row, naming the chunk count, is written last and deleted first, so a half-written journal is never read.
+ */
+const JOURNAL_CHUNK = 12_000;
+
+async function writeJournal(store: StateStore, key: string, entry: JournalEntry): Promise<void> {
+  const text = JSON.stringify(entry);
+  const chunks = Math.ceil(text.length / JOURNAL_CHUNK);
+  for (let i = 0; i < chunks; i++) await store.put(JOURNAL_PARTITION, `${key}#${i}`, text.slice(i * JOURNAL_CHUNK, (i + 1) * JOURNAL_CHUNK));
+  await store.put(JOURNAL_PARTITION, key, { chunks });
+}
+
+async function readJournal(store: StateStore, key: string): Promise<JournalEntry | undefined> {
+  const head = (await store.get<{ chunks: number }>(JOURNAL_PARTITION, key))?.value;
+  if (!head) return undefined;
+  let text = '';
+  for (let i = 0; i < head.chunks; i++) {
+    const part = (await store.get<string>(JOURNAL_PARTITION, `${key}#${i}`))?.value;
+    if (part === undefined) return undefined;
+    text += part;
+  }
+  try {
+    return JSON.parse(text) as JournalEntry;
+  } catch {
+    return undefined;
+  }
+}
+
+async function clearJournal(store: StateStore, key: string): Promise<void> {
+  const head = (await store.get<{ chunks: number }>(JOURNAL_PARTITION, key))?.value;
+  await store.delete(JOURNAL_PARTITION, key);
+  for (let i = 0; i < (head?.chunks ?? 0); i++) await store.delete(JOURNAL_PARTITION, `${key}#${i}`);
+}
+
 interface JournalEntry {
   invocationId?: string;
   time: string;
@@ -100,7 +136,7 @@ export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Pro
 
   const plan = await cap.plan(target);
   const journalKey = `${req.capability}|${target}`;
-  const interrupted = dryRun || !deps.journal ? undefined : (await deps.journal.get<JournalEntry>(JOURNAL_PARTITION, journalKey))?.value;
+  const interrupted = dryRun || !deps.journal ? undefined : await readJournal(deps.journal, journalKey);
   log.info(`Planned ${plan.changes.length} change(s) and ${plan.findings.length} finding(s)`, { changes: plan.changes.length, findings: plan.findings.length, dryRun });
 
   let outcomes: ChangeOutcome[];
@@ -115,7 +151,7 @@ export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Pro
         changes: plan.changes.map((c) => ({ id: c.id, action: c.action, description: c.description, resource: c.resource })),
         findings: plan.findings,
       };
-      await deps.journal.put(JOURNAL_PARTITION, journalKey, entry);
+      await writeJournal(deps.journal, journalKey, entry);
     }
     outcomes = await cap.apply(plan);
   }
@@ -192,7 +228,7 @@ export async function reconcile(req: ReconcileRequest, deps: ReconcileDeps): Pro
     }
   }
   const alerts = findings.length > 0 ? await deps.alerter.send(findings) : [];
-  if (deps.journal && (interrupted || (!dryRun && plan.changes.length > 0))) await deps.journal.delete(JOURNAL_PARTITION, journalKey);
+  if (deps.journal && (interrupted || (!dryRun && plan.changes.length > 0))) await clearJournal(deps.journal, journalKey);
 
   const retryable = outcomes.some((o) => o.outcome === 'failed' && o.error?.retryable === true);
   const report: ReconcileReport = {

@@ -21,7 +21,7 @@ import { redact } from '../redact';
 import { ConflictError, decide, emptyState, TargetStateStore, type TargetState } from './coalesce';
 import { QUEUE_DEFAULTS } from './hostConfig';
 import { decodeWorkMessage, newWorkItem, WORK_POISON_QUEUE, type WorkItem, type WorkRequest } from './item';
-import { enqueueWork, sendWorkItems } from './queue';
+import { enqueueWork, sendWorkItems, settleLimited } from './queue';
 
 /** What a reconciler gets besides the item. */
 export interface ReconcileContext {
@@ -105,7 +105,11 @@ export interface SweepReport {
 }
 
 export interface WorkPipeline {
-  /** Queues work items (base64 JSON, never expiring); returns them with their ids. Throws AggregateError naming what was not queued. */
+  /**
+   * Queues work items (base64 JSON, never expiring); returns them with their ids. Throws AggregateError
+   * naming what was not queued. With `delayMs`, a request whose capability and target this process
+   * already queued, still invisible and due no later, is not queued again: its item is returned for it.
+   */
   enqueue(requests: readonly WorkRequest[], options?: { delayMs?: number }): Promise<WorkItem[]>;
   /** Runs one queue message. Throws only for what the host must retry. */
   handle(entry: unknown, meta: HandleMeta): Promise<WorkResult>;
@@ -115,6 +119,25 @@ export interface WorkPipeline {
 }
 
 const WORK_FAILED = 'Warden.Work.Failed';
+/** The longest visibility delay Storage queues accept (7 days), in seconds. */
+const MAX_VISIBILITY_S = 7 * 24 * 3600;
+/**
+ * An invisible item covers new requests only until this long before it is due: the queue counts its
+ * delay from when it received the message, never earlier than our estimate, and this leaves room for
+ * clocks that tick in coarser steps.
+ */
+const INVISIBLE_LEAD_MS = 250;
+
+/** A delayed item this process queued (or is queueing), not visible yet. */
+interface InvisibleItem {
+  item: WorkItem;
+  /** Its `enqueuedAt`, on the pipeline's clock: when it becomes visible. */
+  enqueuedAt: number;
+  /** When it becomes visible at the earliest, on this process's monotonic clock (`performance.now()`). */
+  visibleAtReal: number;
+  /** Whether the send succeeded (a request it covers is queued after all when it did not). */
+  sent: Promise<boolean>;
+}
 
 /**
  * Builds the pipeline from its ports. Call once per process (composition root).
@@ -145,9 +168,95 @@ export function createWorkPipeline(deps: WorkPipelineDeps): WorkPipeline {
     await sendWorkItems(deps.queue, items, { ...(delayMs !== undefined ? { delayMs } : {}), concurrency: deps.sendConcurrency ?? 16 });
   }
 
+  /**
+   * Delayed work this process queued, per capability and target, until it becomes visible. A new
+   * delayed request for the same target is not queued while one is still invisible and will become
+   * visible no later than the new one would: nobody can have received it yet, and it is stamped with
+   * the time it becomes visible (below), so the coalescing in `handle` treats it as queued after the
+   * new request. Whatever reconcile it leads to therefore starts after the request came, and reads
+   * the change the request is about. A burst of notifications for one target thus costs one queue
+   * message per delay, not one per notification.
+   */
+  const invisible = new Map<string, InvisibleItem>();
+
+  function coveringItem(key: string, clockNow: number, realNow: number, delayS: number): InvisibleItem | undefined {
+    const p = invisible.get(key);
+    if (!p) return undefined;
+    if (p.visibleAtReal - INVISIBLE_LEAD_MS <= realNow || p.enqueuedAt - INVISIBLE_LEAD_MS <= clockNow) {
+      invisible.delete(key);
+      return undefined;
+    }
+    // It must run no later than this request asks to: a long-delayed item does not cover a short delay.
+    return p.visibleAtReal <= realNow + delayS * 1000 ? p : undefined;
+  }
+
   async function enqueue(requests: readonly WorkRequest[], options: { delayMs?: number } = {}): Promise<WorkItem[]> {
     await ensureQueue();
-    return enqueueWork(deps.queue, requests, { ...options, now: clock.now(), concurrency: deps.sendConcurrency ?? 16 });
+    const concurrency = deps.sendConcurrency ?? 16;
+    const delayS = options.delayMs !== undefined && options.delayMs > 0 ? Math.min(Math.ceil(options.delayMs / 1000), MAX_VISIBILITY_S) : 0;
+    if (delayS === 0) return enqueueWork(deps.queue, requests, { ...options, now: clock.now(), concurrency });
+
+    const clockNow = now();
+    const realNow = performance.now();
+    for (const [key, p] of invisible) if (p.visibleAtReal <= realNow) invisible.delete(key);
+    const out: WorkItem[] = new Array<WorkItem>(requests.length);
+    const fresh: Array<{ index: number; key: string; pending: InvisibleItem; settle: (sent: boolean) => void }> = [];
+    const covered: Array<{ index: number; pending: InvisibleItem }> = [];
+    requests.forEach((req, index) => {
+      const key = `${req.capability}|${req.target.trim().toLowerCase()}`;
+      const p = coveringItem(key, clockNow, realNow, delayS);
+      if (p) {
+        covered.push({ index, pending: p });
+        return;
+      }
+      // Stamped with the time it becomes visible (the queue counts the delay from when it receives the
+      // message, which is later than now), so coalescing never counts it as older than it is.
+      const item = newWorkItem(req, new Date(clockNow + delayS * 1000));
+      let settle: (sent: boolean) => void = () => undefined;
+      const sent = new Promise<boolean>((resolve) => (settle = resolve));
+      const pending: InvisibleItem = { item, enqueuedAt: clockNow + delayS * 1000, visibleAtReal: realNow + delayS * 1000, sent };
+      // Registered before anything is awaited, so concurrent requests see it at once.
+      invisible.set(key, pending);
+      fresh.push({ index, key, pending, settle });
+      out[index] = item;
+    });
+
+    const results = await settleLimited(
+      fresh.map((f) => () => sendWorkItems(deps.queue, [f.pending.item], { delayMs: delayS * 1000, concurrency: 1 })),
+      concurrency,
+    );
+    const failed: unknown[] = [];
+    results.forEach((r, i) => {
+      const f = fresh[i];
+      if (!f) return;
+      if (r.status === 'rejected') {
+        failed.push(r.reason);
+        if (invisible.get(f.key) === f.pending) invisible.delete(f.key);
+      }
+      f.settle(r.status === 'fulfilled');
+    });
+
+    // A request covered by an item whose send failed is queued after all (it may find another one).
+    const retry: Array<{ index: number; req: WorkRequest }> = [];
+    for (const c of covered) {
+      if (await c.pending.sent) out[c.index] = c.pending.item;
+      else retry.push({ index: c.index, req: requests[c.index] as WorkRequest });
+    }
+    if (retry.length > 0) {
+      try {
+        const again = await enqueue(
+          retry.map((r) => r.req),
+          options,
+        );
+        retry.forEach((r, i) => (out[r.index] = again[i] as WorkItem));
+      } catch (err) {
+        failed.push(...(err instanceof AggregateError ? (err.errors as unknown[]) : [err]));
+      }
+    }
+    if (failed.length > 0) {
+      throw new AggregateError(failed, `Could not queue ${failed.length} of ${requests.length} work item(s): ${messageOf(failed[0])}`);
+    }
+    return out;
   }
 
   function followUpOf(item: WorkItem): WorkItem {
@@ -264,6 +373,15 @@ export function createWorkPipeline(deps: WorkPipelineDeps): WorkPipeline {
     throw new TransientError('WorkStateContention', `Could not release the claim on ${item.capability} target ${item.target}`);
   }
 
+  /**
+   * Work items this process is reconciling right now. A message can come back while its own run is
+   * still going here (the invocation outlived the host's function timeout and the host redelivered
+   * it): taking over would run the same writes twice at once, so the live run is asked for a
+   * follow-up instead. (Under the real Functions host a timeout restarts the worker, so the set is
+   * empty and the redelivered message takes over at once.)
+   */
+  const inProgress = new Set<string>();
+
   async function run(item: WorkItem, meta: HandleMeta, log: Logger): Promise<WorkResult> {
     const reconciler = deps.reconcilers[item.capability];
     if (!reconciler) throw new TerminalError('NoReconciler', `No reconciler is registered for capability "${item.capability}"`);
@@ -292,6 +410,12 @@ export function createWorkPipeline(deps: WorkPipelineDeps): WorkPipeline {
           return { status: 'deferred', item, detail: `one follow-up reconcile in ${Math.ceil(d.delayMs / 1000)} s` };
         }
         case 'claim': {
+          if (d.takeover && state?.claimId === item.id && inProgress.has(item.id)) {
+            if (state.followUp === 'requested') return { status: 'coalesced', item, detail: 'its own run is still going here; a follow-up is promised' };
+            if (!(await tryWrite(item, { ...state, followUp: 'requested' }, stored?.etag))) continue;
+            log.warn('The message came back while its own reconcile is still running here; the running reconcile queues one follow-up');
+            return { status: 'deferred', item, detail: 'its own run is still going; the running reconcile queues one follow-up when it finishes' };
+          }
           const base = state ?? emptyState(item.target);
           const claimed: TargetState = {
             ...base,
@@ -310,13 +434,16 @@ export function createWorkPipeline(deps: WorkPipelineDeps): WorkPipeline {
           const ac = new AbortController();
           const stopHeartbeat = startHeartbeat(item, ac, log);
           let outcome: ReconcileOutcome | void;
+          inProgress.add(item.id);
           try {
             outcome = await reconciler(item, { invocationId: meta.invocationId, dequeueCount: meta.dequeueCount, logger: log, signal: ac.signal });
           } catch (err) {
+            inProgress.delete(item.id);
             await stopHeartbeat();
             await finish(item, t, false, redact(messageOf(err)), log);
             throw err;
           }
+          inProgress.delete(item.id);
           await stopHeartbeat();
           if (outcome?.retryable) {
             const err = new TransientError('ReconcileIncomplete', `Some changes failed and will be retried${outcome.summary ? `: ${outcome.summary}` : ''}`);
@@ -384,6 +511,9 @@ export function createWorkPipeline(deps: WorkPipelineDeps): WorkPipeline {
     const log = logger ?? deps.logger;
     const listers = deps.targets ?? {};
     const caps = CAPABILITIES.filter((c) => listers[c] !== undefined);
+    // The sweep is also the periodic retry of alerts a sink failed to take (a one-off finding never
+    // comes up again to retry it); alongside the queueing, so neither waits for the other.
+    const flushed = flushAlertOutbox(log);
     const results = await Promise.allSettled(
       caps.map(async (capability) => {
         const list = listers[capability] as () => Promise<string[]>;
@@ -402,8 +532,19 @@ export function createWorkPipeline(deps: WorkPipelineDeps): WorkPipeline {
         log.error(`Sweep of ${caps[i] ?? 'unknown'} failed`, { capability: caps[i], error: r.reason });
       }
     });
+    await flushed;
     if (errors.length > 0) throw new AggregateError(errors, `The sweep failed for ${errors.length} capability(ies); the others were queued`);
     return { queued };
+  }
+
+  async function flushAlertOutbox(log: Logger): Promise<void> {
+    try {
+      const r = await deps.alerter.flushOutbox();
+      if (r.pending > 0 || r.dropped > 0) log.warn('Alerts still waiting for their sinks after the sweep', { ...r });
+    } catch (err) {
+      // The alerter never throws; this guards the sweep against a broken one all the same.
+      log.error('Retrying queued alerts failed', { error: err });
+    }
   }
 
   return { enqueue, handle, sweep, maxDequeueCount };

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
-import { QueueClient } from '@azure/storage-queue';
+import { QueueClient, type QueueSendMessageOptions, type QueueSendMessageResponse } from '@azure/storage-queue';
 import { ManualClock } from '../../shared/clock';
 import { TerminalError, TransientError } from '../../shared/errors';
 import { createLogger, memorySink } from '../../shared/logging';
@@ -81,6 +81,90 @@ describe('enqueue', () => {
     await pipeline.enqueue([request], { delayMs: 30_000 });
     expect((await queue.getProperties()).approximateMessagesCount).toBe(1);
     expect((await queue.peekMessages()).peekedMessageItems).toHaveLength(0);
+  });
+});
+
+describe('enqueue with a delay: folding into work still invisible', () => {
+  const other = { ...request, target: `${TARGET}2` };
+  const count = async (queue: QueueClient): Promise<number> => (await queue.getProperties()).approximateMessagesCount ?? -1;
+
+  it('queues one message per target while it is invisible, stamped with the time it becomes visible', async () => {
+    const { pipeline, queue, clock } = setup();
+    const [a] = await pipeline.enqueue([request], { delayMs: 1000 });
+    expect(a?.enqueuedAt).toBe(new Date(clock.now().getTime() + 1000).toISOString());
+    clock.advance(100);
+    const again = await pipeline.enqueue([{ ...request, target: TARGET.toUpperCase(), reason: 'again' }, other, other], { delayMs: 1000 });
+    expect(again[0]?.id).toBe(a?.id);
+    expect(again[1]?.id).not.toBe(a?.id);
+    expect(again[2]?.id).toBe(again[1]?.id);
+    // Concurrent requests see the item being sent and wait for it instead of sending their own.
+    const burst = await Promise.all(Array.from({ length: 20 }, () => pipeline.enqueue([request], { delayMs: 1000 })));
+    expect(new Set(burst.map((b) => b[0]?.id))).toEqual(new Set([a?.id]));
+    expect(await count(queue)).toBe(2);
+  });
+
+  it('queues again once the earlier message is visible (it may have started)', async () => {
+    const { pipeline, queue } = setup();
+    const [a] = await pipeline.enqueue([request], { delayMs: 1000 });
+    const deadline = Date.now() + 5000;
+    while ((await queue.peekMessages()).peekedMessageItems.length === 0) {
+      if (Date.now() > deadline) throw new Error('the delayed message never became visible');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const [b] = await pipeline.enqueue([request], { delayMs: 1000 });
+    expect(b?.id).not.toBe(a?.id);
+    expect(await count(queue)).toBe(2);
+  });
+
+  it('never folds an immediate request, nor one due before the invisible item', async () => {
+    const { pipeline, queue } = setup();
+    const [late] = await pipeline.enqueue([request], { delayMs: 30_000 });
+    const [now] = await pipeline.enqueue([request]);
+    const [soon] = await pipeline.enqueue([request], { delayMs: 1000 });
+    expect(new Set([late?.id, now?.id, soon?.id]).size).toBe(3);
+    // A later long-delayed request is covered by the sooner one.
+    const [later] = await pipeline.enqueue([request], { delayMs: 30_000 });
+    expect(later?.id).toBe(soon?.id);
+    expect(await count(queue)).toBe(3);
+  });
+
+  it('a request folded into an item whose send failed is queued after all', async () => {
+    const id = randomBytes(5).toString('hex');
+    class FlakyQueue extends QueueClient {
+      failures = 0;
+      override async sendMessage(text: string, options?: QueueSendMessageOptions): Promise<QueueSendMessageResponse> {
+        if (this.failures > 0) {
+          this.failures--;
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error('The storage account is unavailable');
+        }
+        return super.sendMessage(text, options);
+      }
+    }
+    const queue = new FlakyQueue(storage(), `work-${id}`);
+    const { pipeline } = setup({ queue });
+    await queue.createIfNotExists();
+    queue.failures = 1;
+    const [first, second] = await Promise.allSettled([pipeline.enqueue([request], { delayMs: 1000 }), pipeline.enqueue([request], { delayMs: 1000 })]);
+    expect(first.status).toBe('rejected');
+    expect(second.status).toBe('fulfilled');
+    expect((await queue.getProperties()).approximateMessagesCount).toBe(1);
+  });
+
+  it('coalescing does not count a folded request as covered by a reconcile that started before it', async () => {
+    const { pipeline, clock } = setup();
+    const [a] = await pipeline.enqueue([request], { delayMs: 1000 });
+    // Another message for the target runs a reconcile 200 ms later (before the request below)…
+    clock.advance(200);
+    const [now] = await pipeline.enqueue([request]);
+    expect(await pipeline.handle(now, meta())).toMatchObject({ status: 'reconciled' });
+    // …then a change arrives and is folded into `a`, which has not started.
+    clock.advance(300);
+    const [folded] = await pipeline.enqueue([request], { delayMs: 1000 });
+    expect(folded?.id).toBe(a?.id);
+    clock.advance(600);
+    // `a` must lead to a reconcile after the change, not be "covered" by the earlier one.
+    expect((await pipeline.handle(a, meta())).status).toBe('deferred');
   });
 });
 
@@ -262,6 +346,17 @@ describe('sweep', () => {
   it('reports what it queued', async () => {
     const { pipeline } = setup({ targets: { rbac: async () => ['g-1'], workspaces: async () => [TARGET, `${TARGET}2`] } });
     await expect(pipeline.sweep({ kind: 'schedule' })).resolves.toEqual({ queued: { rbac: 1, workspaces: 2 } });
+  });
+
+  it('retries the queued alerts each time, even when a lister fails, and warns about those still waiting', async () => {
+    const { pipeline, alerter, sink } = setup({ targets: { rbac: async () => { throw new TransientError('ServiceUnavailable', 'Graph is down'); } } });
+    alerter.flushOutbox = async () => {
+      alerter.flushes++;
+      return { delivered: 1, failed: 2, dropped: 0, pending: 2 };
+    };
+    await expect(pipeline.sweep({ kind: 'schedule' })).rejects.toThrow(AggregateError);
+    expect(alerter.flushes).toBe(1);
+    expect(sink.records.find((r) => r.message === 'Alerts still waiting for their sinks after the sweep')).toMatchObject({ level: 'warn', fields: { pending: 2, failed: 2 } });
   });
 });
 
