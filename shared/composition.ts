@@ -58,7 +58,7 @@ export interface RuntimeOptions {
 }
 
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const settings = loadSettings(options.env ?? process.env, options.appRoot ?? process.cwd());
+  const settings = loadSettings(options.env, options.appRoot);
   const { policy, substitutedValues } = loadPolicy(settings);
   for (const v of substitutedValues) registerSecret(v);
   registerSecret(settings.clientState);

@@ -2,9 +2,9 @@
  * Graph application registrations through the real Graph client: list paging, delta (a quiet tenant
  * costs one request), addPassword/removePassword by object id and by appId, owners.
  */
-import { readFileSync } from 'node:fs';
-import { Client, GraphError, PageIterator, type PageCollection } from '@microsoft/microsoft-graph-client';
+import { Client, PageIterator, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { startStandaloneGraph, type StandaloneGraph } from '../../emulator/graph/standalone';
+import { graphError, tls } from './graph-helpers';
 
 const OWNER = '1a1a1a1a-0000-4000-8000-000000000001';
 const OWNER_SP = '1b1b1b1b-0000-4000-8000-000000000001';
@@ -43,23 +43,6 @@ const section = {
 
 let g: StandaloneGraph;
 let client: Client;
-
-function tls(): { cert: Buffer; key: Buffer } {
-  const cert = process.env.WARDEN_EMULATOR_TLS_CERT;
-  const key = process.env.WARDEN_EMULATOR_TLS_KEY;
-  if (!cert || !key) throw new Error('Run through `npm test`: WARDEN_EMULATOR_TLS_CERT/KEY are not set.');
-  return { cert: readFileSync(cert), key: readFileSync(key) };
-}
-
-async function graphError(p: Promise<unknown>): Promise<GraphError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GraphError) return err;
-    throw err;
-  }
-  throw new Error('expected a GraphError');
-}
 
 async function allPages(first: PageCollection): Promise<{ items: Array<Record<string, unknown>>; deltaLink: string | undefined }> {
   const items: Array<Record<string, unknown>> = [];

@@ -3,9 +3,9 @@
  * absolute URLs, dependsOn and 424, per-item 429s, the 20-request limit, the outbox, and a 429 with
  * Retry-After that the client's RetryHandler retries.
  */
-import { readFileSync } from 'node:fs';
-import { BatchRequestContent, BatchResponseContent, Client, GraphError } from '@microsoft/microsoft-graph-client';
+import { BatchRequestContent, BatchResponseContent, Client } from '@microsoft/microsoft-graph-client';
 import { startStandaloneGraph, type StandaloneGraph } from '../../emulator/graph/standalone';
+import { graphError, tls } from './graph-helpers';
 
 const ADA = '4a4a4a4a-0000-4000-8000-000000000001';
 const NOMAIL = '4a4a4a4a-0000-4000-8000-000000000002';
@@ -21,23 +21,6 @@ const section = {
 
 let g: StandaloneGraph;
 let client: Client;
-
-function tls(): { cert: Buffer; key: Buffer } {
-  const cert = process.env.WARDEN_EMULATOR_TLS_CERT;
-  const key = process.env.WARDEN_EMULATOR_TLS_KEY;
-  if (!cert || !key) throw new Error('Run through `npm test`: WARDEN_EMULATOR_TLS_CERT/KEY are not set.');
-  return { cert: readFileSync(cert), key: readFileSync(key) };
-}
-
-async function graphError(p: Promise<unknown>): Promise<GraphError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GraphError) return err;
-    throw err;
-  }
-  throw new Error('expected a GraphError');
-}
 
 interface BatchItemResponse {
   id: string;

@@ -2,10 +2,10 @@
  * Graph directory reads through the real `@microsoft/microsoft-graph-client` over HTTPS: users,
  * nested groups, transitive members with paging and casts, a 100,000-member group, and groups delta.
  */
-import { readFileSync } from 'node:fs';
-import { Client, GraphError, PageIterator, type PageCollection } from '@microsoft/microsoft-graph-client';
+import { Client, PageIterator, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { createGraphService } from '../../emulator/graph';
 import { startStandaloneGraph, type StandaloneGraph } from '../../emulator/graph/standalone';
+import { graphError, tls } from './graph-helpers';
 
 const ADA = '0a0a0a0a-0000-4000-8000-000000000001';
 const BOB = '0a0a0a0a-0000-4000-8000-000000000002';
@@ -39,23 +39,6 @@ const section = {
 
 let g: StandaloneGraph;
 let client: Client;
-
-function tls(): { cert: Buffer; key: Buffer } {
-  const cert = process.env.WARDEN_EMULATOR_TLS_CERT;
-  const key = process.env.WARDEN_EMULATOR_TLS_KEY;
-  if (!cert || !key) throw new Error('Run through `npm test`: WARDEN_EMULATOR_TLS_CERT/KEY are not set.');
-  return { cert: readFileSync(cert), key: readFileSync(key) };
-}
-
-async function graphError(p: Promise<unknown>): Promise<GraphError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GraphError) return err;
-    throw err;
-  }
-  throw new Error('expected a GraphError');
-}
 
 async function collect(first: PageCollection, headers?: Record<string, string>): Promise<Array<Record<string, unknown>>> {
   const items: Array<Record<string, unknown>> = [];

@@ -3,12 +3,12 @@
  * against local endpoints (correct, wrong echo, too slow), expiration limits, renew, reauthorize,
  * delete, expiry, change and lifecycle notifications, lost notifications and Event Grid partner topics.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, GraphError } from '@microsoft/microsoft-graph-client';
+import { Client } from '@microsoft/microsoft-graph-client';
 import { GROUP_SUBSCRIPTION_QUOTA } from '../../emulator/graph';
 import { startStandaloneGraph, type StandaloneGraph } from '../../emulator/graph/standalone';
+import { graphError, tls } from './graph-helpers';
 
 const ADA = '3a3a3a3a-0000-4000-8000-000000000001';
 const BOB = '3a3a3a3a-0000-4000-8000-000000000002';
@@ -89,23 +89,6 @@ class Endpoint {
 let g: StandaloneGraph;
 let client: Client;
 const endpoint = new Endpoint();
-
-function tls(): { cert: Buffer; key: Buffer } {
-  const cert = process.env.WARDEN_EMULATOR_TLS_CERT;
-  const key = process.env.WARDEN_EMULATOR_TLS_KEY;
-  if (!cert || !key) throw new Error('Run through `npm test`: WARDEN_EMULATOR_TLS_CERT/KEY are not set.');
-  return { cert: readFileSync(cert), key: readFileSync(key) };
-}
-
-async function graphError(p: Promise<unknown>): Promise<GraphError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GraphError) return err;
-    throw err;
-  }
-  throw new Error('expected a GraphError');
-}
 
 function inMinutes(n: number): string {
   return new Date(g.ctx.clock.now() + n * MINUTE).toISOString();
