@@ -1,7 +1,7 @@
 /**
  * Wires Warden: settings and policy → SDK clients → ports → capabilities → the reconcile use case →
  * the work pipeline. Every dependency is created once here and injected; nothing below reads
- * `process.env` or builds its own SDK client.
+ * the environment (only `loadSettings` does) or builds its own SDK client.
  */
 import { createAlerter } from './alerts';
 import { createAuditLog } from './audit';
@@ -47,7 +47,7 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
-  /** App settings; default `process.env`. */
+  /** App settings; default: the environment, as `loadSettings` reads it. */
   env?: NodeJS.ProcessEnv;
   /** App root for a relative `WARDEN_POLICY_FILE`; default the working directory. */
   appRoot?: string;

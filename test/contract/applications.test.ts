@@ -1,16 +1,14 @@
 /**
  * Contract tests of the Applications adapter (`shared/ports/azure/applications.ts`): the real
- * `@microsoft/microsoft-graph-client`, built by `createAzureClients` from emulator settings, against
+ * `@microsoft/microsoft-graph-client`, built by `createAzureClients` (through `wardenClients`) from emulator settings, against
  * the emulated Graph. Asserts what the adapter returns, the emulator's end state and the requests made.
  */
 import type { Emulator } from '../../emulator';
-import { createAzureClients } from '../../shared/azure/clients';
 import { createLimiter } from '../../shared/concurrency';
 import { createGraphApplications } from '../../shared/ports/azure/applications';
 import { DeltaExpiredError, type Applications } from '../../shared/ports/applications';
 import { redact } from '../../shared/redact';
-import { loadSettings } from '../../shared/settings';
-import { withEmulator } from '../helpers/emulator';
+import { wardenClients, withEmulator } from '../helpers/emulator';
 
 const TENANT = 'c7cb8e56-3c8d-431c-a94c-866e27a25b45';
 const OWNER = 'd1d1d1d1-0000-4000-8000-000000000001';
@@ -57,14 +55,7 @@ let apps: Applications;
 
 beforeAll(async () => {
   emu = await withEmulator({ tenant });
-  const settings = loadSettings({
-    AzureWebJobsStorage: process.env.WARDEN_TEST_STORAGE ?? 'UseDevelopmentStorage=true',
-    WARDEN_CREDENTIAL: 'emulator',
-    WARDEN_ARM_ENDPOINT: emu.urls.arm,
-    WARDEN_GRAPH_ENDPOINT: emu.urls.graph,
-    WARDEN_POLICY: JSON.stringify({ scopes: [`/subscriptions/${emu.subscriptionId}`] }),
-  });
-  const clients = createAzureClients(settings, { retry: { maxRetries: 3, retryDelayInMs: 10, maxRetryDelayInMs: 50 }, lroPollMs: 10 });
+  const { clients } = wardenClients(emu);
   apps = createGraphApplications(clients, createLimiter(4), { pageSize: 100 });
 });
 

@@ -5,12 +5,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Emulator, TenantFile } from '../../emulator';
-import { createAzureClients } from '../../shared/azure/clients';
 import { createLimiter } from '../../shared/concurrency';
 import { createDirectoryAdapter } from '../../shared/ports/azure/directory';
 import { DeltaExpiredError, type Directory, type DirectoryMember, type GroupDeltaChange } from '../../shared/ports/directory';
-import { loadSettings } from '../../shared/settings';
-import { FAST_RETRY, withEmulator } from '../helpers/emulator';
+import { wardenClients, withEmulator } from '../helpers/emulator';
 
 const TENANT = 'c0c0c0c0-0000-4000-8000-000000000002';
 const SUB = 'c1c1c1c1-0000-4000-8000-000000000002';
@@ -48,13 +46,7 @@ let hookUrl: string;
 
 beforeAll(async () => {
   emu = await withEmulator({ tenant });
-  const settings = loadSettings({
-    AzureWebJobsStorage: process.env.WARDEN_TEST_STORAGE ?? 'UseDevelopmentStorage=true',
-    WARDEN_CREDENTIAL: 'emulator',
-    WARDEN_ARM_ENDPOINT: emu.urls.arm,
-    WARDEN_GRAPH_ENDPOINT: emu.urls.graph,
-  });
-  dir = createDirectoryAdapter(createAzureClients(settings, { retry: FAST_RETRY }), createLimiter(4));
+  dir = createDirectoryAdapter(wardenClients(emu).clients, createLimiter(4));
   // A notification endpoint that passes Graph's validation handshake.
   hook = createServer((req, res) => {
     const token = new URL(req.url ?? '/', 'http://x').searchParams.get('validationToken');

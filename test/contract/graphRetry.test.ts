@@ -5,13 +5,12 @@
  * retries a 500, a 502 or a dropped connection, but only for requests that are safe to repeat.
  */
 import type { Emulator } from '../../emulator';
-import { createAzureClients, isIdempotentGraphRequest, type AzureClients } from '../../shared/azure/clients';
+import { isIdempotentGraphRequest, type AzureClients } from '../../shared/azure/clients';
 import { createLimiter } from '../../shared/concurrency';
 import { statusOf } from '../../shared/errors';
 import { createGraphApplications } from '../../shared/ports/azure/applications';
 import type { Applications } from '../../shared/ports/applications';
-import { loadSettings } from '../../shared/settings';
-import { withEmulator } from '../helpers/emulator';
+import { wardenClients, withEmulator } from '../helpers/emulator';
 
 const TENANT = '9a7e1c3d-0000-4000-8000-0000000000aa';
 const OWNER = '9a7e1c3d-0000-4000-8000-000000000001';
@@ -33,14 +32,7 @@ let apps: Applications;
 
 beforeAll(async () => {
   emu = await withEmulator({ tenant });
-  const settings = loadSettings({
-    AzureWebJobsStorage: process.env.WARDEN_TEST_STORAGE ?? 'UseDevelopmentStorage=true',
-    WARDEN_CREDENTIAL: 'emulator',
-    WARDEN_ARM_ENDPOINT: emu.urls.arm,
-    WARDEN_GRAPH_ENDPOINT: emu.urls.graph,
-    WARDEN_POLICY: JSON.stringify({ scopes: [`/subscriptions/${emu.subscriptionId}`] }),
-  });
-  clients = createAzureClients(settings, { retry: { maxRetries: 3, retryDelayInMs: 10, maxRetryDelayInMs: 50 }, lroPollMs: 10 });
+  ({ clients } = wardenClients(emu));
   apps = createGraphApplications(clients, createLimiter(4));
 });
 

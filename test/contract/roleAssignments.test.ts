@@ -3,14 +3,13 @@
  * clients built by `createAzureClients`, against the emulator over HTTPS.
  */
 import type { Emulator, TenantFile } from '../../emulator';
-import { createAzureClients, type AzureClients } from '../../shared/azure/clients';
+import type { AzureClients } from '../../shared/azure/clients';
 import { classifyError, codeOf } from '../../shared/errors';
 import { createMlResources } from '../../shared/ports/azure/ml';
 import { createResourceCatalog, createRoleAssignmentsAdapter } from '../../shared/ports/azure/roleAssignments';
 import { roleDefinitionIdFor, type RoleAssignments } from '../../shared/ports/rbac';
 import { assignmentName } from '../../shared/rbac/plan';
-import { loadSettings } from '../../shared/settings';
-import { FAST_RETRY, withEmulator } from '../helpers/emulator';
+import { wardenClients, withEmulator } from '../helpers/emulator';
 
 const TENANT = 'c0c0c0c0-0000-4000-8000-000000000001';
 const SUB = 'c1c1c1c1-0000-4000-8000-000000000001';
@@ -62,13 +61,7 @@ let ra: RoleAssignments;
 
 beforeAll(async () => {
   emu = await withEmulator({ tenant, pageSize: 2 });
-  const settings = loadSettings({
-    AzureWebJobsStorage: process.env.WARDEN_TEST_STORAGE ?? 'UseDevelopmentStorage=true',
-    WARDEN_CREDENTIAL: 'emulator',
-    WARDEN_ARM_ENDPOINT: emu.urls.arm,
-    WARDEN_GRAPH_ENDPOINT: emu.urls.graph,
-  });
-  clients = createAzureClients(settings, { retry: FAST_RETRY, lroPollMs: 10 });
+  ({ clients } = wardenClients(emu));
   ra = createRoleAssignmentsAdapter(clients);
 });
 

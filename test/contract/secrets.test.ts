@@ -5,12 +5,10 @@
  * fetches a secret value.
  */
 import type { Emulator } from '../../emulator';
-import { createAzureClients } from '../../shared/azure/clients';
 import { createLimiter } from '../../shared/concurrency';
 import { createKeyVaultSecrets } from '../../shared/ports/azure/secrets';
 import { latestVersion, type Secrets } from '../../shared/ports/secrets';
-import { loadSettings } from '../../shared/settings';
-import { withEmulator } from '../helpers/emulator';
+import { wardenClients, withEmulator } from '../helpers/emulator';
 
 const VAULT = 'kv-contract';
 let emu: Emulator;
@@ -25,14 +23,7 @@ beforeAll(async () => {
     },
   });
   vaultUrl = emu.vaultUrl(VAULT);
-  const settings = loadSettings({
-    AzureWebJobsStorage: process.env.WARDEN_TEST_STORAGE ?? 'UseDevelopmentStorage=true',
-    WARDEN_CREDENTIAL: 'emulator',
-    WARDEN_ARM_ENDPOINT: emu.urls.arm,
-    WARDEN_GRAPH_ENDPOINT: emu.urls.graph,
-    WARDEN_POLICY: JSON.stringify({ scopes: [`/subscriptions/${emu.subscriptionId}`] }),
-  });
-  const clients = createAzureClients(settings, { retry: { maxRetries: 3, retryDelayInMs: 10, maxRetryDelayInMs: 50 }, lroPollMs: 10 });
+  const { clients } = wardenClients(emu);
   secrets = createKeyVaultSecrets(clients, createLimiter(4));
 });
 

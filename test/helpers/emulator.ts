@@ -16,6 +16,8 @@ import { Pusher } from '../../emulator/core/push';
 import { RequestRecord } from '../../emulator/core/record';
 import { createService, type EmuContext, type TlsMaterial } from '../../emulator/core/server';
 import { startEmulator, type Emulator, type StartEmulatorOptions } from '../../emulator';
+import { createAzureClients, type AzureClients } from '../../shared/azure/clients';
+import { loadSettings, type Settings } from '../../shared/settings';
 
 /** Retries that keep tests fast (the SDK default starts at 1 s). */
 export const FAST_RETRY = { maxRetries: 3, retryDelayInMs: 5, maxRetryDelayInMs: 20 };
@@ -173,4 +175,23 @@ export async function startEventReceiver(): Promise<EventReceiver> {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Warden's own settings and SDK clients pointed at the emulator (the emulator credential, fast
+ * retries and LRO polls), as the contract tests of the adapters use them.
+ */
+export function wardenClients(
+  emu: { urls: { arm: string; graph: string }; subscriptionId: string },
+  env: Record<string, string> = {},
+): { settings: Settings; clients: AzureClients } {
+  const settings = loadSettings({
+    AzureWebJobsStorage: process.env.WARDEN_TEST_STORAGE ?? 'UseDevelopmentStorage=true',
+    WARDEN_CREDENTIAL: 'emulator',
+    WARDEN_ARM_ENDPOINT: emu.urls.arm,
+    WARDEN_GRAPH_ENDPOINT: emu.urls.graph,
+    WARDEN_POLICY: JSON.stringify({ scopes: [`/subscriptions/${emu.subscriptionId}`] }),
+    ...env,
+  });
+  return { settings, clients: createAzureClients(settings, { retry: { maxRetries: 3, retryDelayInMs: 10, maxRetryDelayInMs: 50 }, lroPollMs: 10 }) };
 }
